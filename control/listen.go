@@ -1,0 +1,157 @@
+//go:build linux
+
+package control
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Listener is a memif server's SOCK_SEQPACKET listening socket.
+type Listener struct {
+	ul   *net.UnixListener
+	addr Addr
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen creates the listening socket at a, with SO_PASSCRED set like every
+// other memif server (peers make room for credentials and ignore them).
+//
+// For a filesystem path that already exists: a socket nobody accepts on
+// (connect gives ECONNREFUSED) is a leftover of a dead server and is removed,
+// as VPP does (DPDK and libmemif fail with EADDRINUSE instead, the most
+// common memif setup trap); a socket somebody accepts on, or a file that is
+// not a socket, is an error. The socket file is removed again by Close.
+func Listen(a Addr) (*Listener, error) {
+	if err := a.check(); err != nil {
+		return nil, err
+	}
+	if !a.Abstract {
+		if err := removeStaleSocket(a.Name); err != nil {
+			return nil, err
+		}
+	}
+	ul, err := net.ListenUnix("unixpacket", a.unixAddr())
+	if err != nil {
+		return nil, listenError(a, err)
+	}
+	l := &Listener{ul: ul, addr: a}
+	if err := l.setPassCred(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func listenError(a Addr, err error) error {
+	switch {
+	case a.Abstract && errors.Is(err, unix.EADDRINUSE):
+		return fmt.Errorf("memif: listen on %s: the abstract socket name is already in use by another process: %w", a, err)
+	case errors.Is(err, unix.EADDRINUSE):
+		return fmt.Errorf("memif: listen on %s: address in use (another process created it meanwhile?): %w", a, err)
+	case !a.Abstract && errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("memif: listen on %s: directory %s does not exist: %w", a, filepath.Dir(a.Name), err)
+	case !a.Abstract && errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("memif: listen on %s: a parent of the socket path is not a directory: %w", a, err)
+	case !a.Abstract && errors.Is(err, unix.EACCES):
+		return fmt.Errorf("memif: listen on %s: no permission to create the socket file in %s: %w", a, filepath.Dir(a.Name), err)
+	}
+	return fmt.Errorf("memif: listen on %s: %w", a, err)
+}
+
+// removeStaleSocket makes room for our socket at path, or says why it can't.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // nothing there (or no parent directory: bind says which)
+	}
+	if err != nil {
+		return fmt.Errorf("memif: socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("memif: socket %s: exists and is not a socket (%s)", path, fi.Mode().Type())
+	}
+	switch err := probeSocket(path); {
+	case errors.Is(err, unix.ECONNREFUSED):
+		// Nobody accepts: a dead server's leftover.
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("memif: socket %s: removing stale socket file: %w", path, err)
+		}
+		return nil
+	case errors.Is(err, unix.ENOENT):
+		return nil // removed since the Lstat
+	case err == nil, errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EPROTOTYPE):
+		// Accepted, backlog full, or a listener of another socket type:
+		// in every case a live process owns the path.
+		return fmt.Errorf("memif: socket %s: another process is listening on it", path)
+	default:
+		return fmt.Errorf("memif: socket %s: probing existing socket: %w", path, err)
+	}
+}
+
+// probeSocket tries a non-blocking SOCK_SEQPACKET connect to path. Connects on
+// AF_UNIX complete or fail at once, so no poller is needed.
+func probeSocket(path string) error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return os.NewSyscallError("connect", err)
+	}
+	return nil
+}
+
+func (l *Listener) setPassCred() error {
+	rc, err := l.ul.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("memif: listen on %s: %w", l.addr, err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	}); err != nil {
+		return fmt.Errorf("memif: listen on %s: %w", l.addr, err)
+	}
+	if serr != nil {
+		return fmt.Errorf("memif: listen on %s: %w", l.addr, os.NewSyscallError("setsockopt SO_PASSCRED", serr))
+	}
+	return nil
+}
+
+// Accept waits for the next client. After Close it returns an error wrapping
+// net.ErrClosed.
+func (l *Listener) Accept() (*Conn, error) {
+	uc, err := l.ul.AcceptUnix()
+	if err != nil {
+		return nil, fmt.Errorf("memif: accept on %s: %w", l.addr, err)
+	}
+	return newConn(uc), nil
+}
+
+// Close stops listening, unblocks Accept and removes the socket file Listen
+// created. Closing twice is harmless and returns nil.
+func (l *Listener) Close() error {
+	first := false
+	l.closeOnce.Do(func() {
+		first = true
+		l.closeErr = l.ul.Close()
+	})
+	if !first || l.closeErr == nil {
+		return nil
+	}
+	return fmt.Errorf("memif: close listener %s: %w", l.addr, l.closeErr)
+}
+
+// Addr returns the address the listener was created with.
+func (l *Listener) Addr() Addr { return l.addr }
