@@ -1,0 +1,212 @@
+package ring
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Offsets inside the ring header and inside a descriptor (memif.h
+// memif_ring_t and memif_desc_t). The header's second cache line, holding
+// tail, starts at cacheLine; the descriptors start at 2*cacheLine.
+const (
+	offCookie    = 0
+	offFlagsHead = 4 // flags u16 @4 and head u16 @6 share this u32 word
+
+	descOffFlags    = 0
+	descOffRegion   = 2
+	descOffLength   = 4
+	descOffOffset   = 8
+	descOffMetadata = 12
+)
+
+// The ring lives in shared memory in host byte order (no peer converts). Go
+// has no 16-bit atomics, so flags, head and tail are accessed through the u32
+// words that contain them; which half of a word a u16 occupies depends on the
+// host's byte order. Every deployed peer is little-endian, where flags is the
+// low half of the word at offset 4, head its high half, and tail the low half
+// of the word at cacheLine.
+var (
+	flagsShift, headShift, tailShift = halfShifts()
+)
+
+func halfShifts() (flags, head, tail uint) {
+	var w [4]byte
+	binary.NativeEndian.PutUint32(w[:], 0x0000ffff)
+	if w[0] == 0xff { // little-endian: the lower address holds the low half
+		return 0, 16, 0
+	}
+	return 16, 0, 16
+}
+
+// Ring is a view of one memif ring (header and descriptors) in shared memory.
+// It does no bookkeeping of its own: the producer (Tx) and consumer (Rx) keep
+// the private cursors. Several Ring values may view the same memory.
+type Ring struct {
+	descs []byte // 1<<log2 descriptors
+
+	// cookie is the u32 at offset 0, written once by the client.
+	cookie *uint32
+	// flagsHead is the u32 word at offset 4 holding flags (written by the
+	// ring's consumer) and head (written by the client). On the C2S ring
+	// those are two different processes, so neither may store the whole
+	// word: each updates its own half with a compare-and-swap that keeps the
+	// other half as it found it.
+	flagsHead *uint32
+	// tail is the u32 word at offset cacheLine. tail (written by the server)
+	// is alone in it; the other half is padding nobody writes, so a plain
+	// atomic store of the whole word is safe.
+	tail *uint32
+
+	mask uint16 // N-1
+}
+
+// NewRing returns a view of the ring whose header starts at mem[0]. mem must
+// hold at least RingBytes(cacheLine, log2) bytes and be 4-byte aligned (a
+// ring offset in an mmap'ed region is a multiple of 64, so it is).
+func NewRing(mem []byte, cacheLine int, log2 uint8) (*Ring, error) {
+	if cacheLine != 64 && cacheLine != 128 {
+		return nil, fmt.Errorf("memif ring: cache line %d: must be 64 or 128", cacheLine)
+	}
+	if log2 < 1 || log2 > MaxLog2RingSize {
+		return nil, fmt.Errorf("memif ring: log2 ring size %d: must be 1..%d", log2, MaxLog2RingSize)
+	}
+	need := RingBytes(cacheLine, log2)
+	if len(mem) < need {
+		return nil, fmt.Errorf("memif ring: %d bytes of memory, a ring of %d slots with a %d-byte cache line needs %d",
+			len(mem), 1<<log2, cacheLine, need)
+	}
+	if addr := uintptr(unsafe.Pointer(unsafe.SliceData(mem))); addr%4 != 0 {
+		return nil, fmt.Errorf("memif ring: header at address %#x is not 4-byte aligned, so its words cannot be accessed atomically", addr)
+	}
+	return &Ring{
+		descs:     mem[2*cacheLine : need : need],
+		cookie:    (*uint32)(unsafe.Pointer(&mem[offCookie])),
+		flagsHead: (*uint32)(unsafe.Pointer(&mem[offFlagsHead])),
+		tail:      (*uint32)(unsafe.Pointer(&mem[cacheLine])),
+		mask:      uint16(1)<<log2 - 1,
+	}, nil
+}
+
+// Init prepares a fresh ring, as the client does before ADD_RING: cookie,
+// flags 0, head 0, tail 0 and every descriptor zeroed. It must not be called
+// while a peer uses the ring.
+func (r *Ring) Init() {
+	clear(r.descs)
+	atomic.StoreUint32(r.flagsHead, 0)
+	atomic.StoreUint32(r.tail, 0)
+	// The cookie goes last: a server that checks it at CONNECT then sees
+	// the rest initialised too.
+	atomic.StoreUint32(r.cookie, Cookie)
+}
+
+// Size is the number of slots, N = 1<<log2.
+func (r *Ring) Size() int { return int(r.mask) + 1 }
+
+// Cookie returns the first word of the header; a valid ring holds Cookie.
+func (r *Ring) Cookie() uint32 { return atomic.LoadUint32(r.cookie) }
+
+// Flags returns the ring header flags (see RingFlagMaskInt).
+func (r *Ring) Flags() uint16 {
+	return uint16(atomic.LoadUint32(r.flagsHead) >> flagsShift)
+}
+
+// SetFlags stores the ring header flags. Only the ring's consumer writes
+// them. The client may be storing head in the same word at the same time, so
+// this is a compare-and-swap on the whole word that keeps head as it is.
+func (r *Ring) SetFlags(f uint16) {
+	r.storeHalf(flagsShift, f)
+}
+
+// Head returns head: the client's index (packets produced on C2S, buffers
+// offered on S2C).
+func (r *Ring) Head() uint16 {
+	return uint16(atomic.LoadUint32(r.flagsHead) >> headShift)
+}
+
+// StoreHead publishes head. Only the client writes head. On the C2S ring the
+// server may be storing flags in the same word at the same time, so this is a
+// compare-and-swap on the whole word that keeps flags as they are.
+func (r *Ring) StoreHead(h uint16) {
+	r.storeHalf(headShift, h)
+}
+
+// storeHead is StoreHead returning the flags seen by the successful
+// compare-and-swap, so that Tx.Publish learns MASK_INT without a second
+// atomic access.
+func (r *Ring) storeHead(h uint16) (flags uint16) {
+	return uint16(r.storeHalf(headShift, h) >> flagsShift)
+}
+
+// storeHalf replaces the u16 at shift in the flags/head word and returns the
+// word it replaced. The loop only repeats when the peer wrote its half
+// between our load and our swap.
+func (r *Ring) storeHalf(shift uint, v uint16) (old uint32) {
+	for {
+		old = atomic.LoadUint32(r.flagsHead)
+		w := old&^(0xffff<<shift) | uint32(v)<<shift
+		if atomic.CompareAndSwapUint32(r.flagsHead, old, w) {
+			return old
+		}
+	}
+}
+
+// Tail returns tail: the server's index (packets consumed on C2S, buffers
+// filled on S2C).
+func (r *Ring) Tail() uint16 {
+	return uint16(atomic.LoadUint32(r.tail) >> tailShift)
+}
+
+// StoreTail publishes tail. Only the server writes tail, and nobody writes
+// the padding that shares its word, so one atomic store suffices.
+func (r *Ring) StoreTail(t uint16) {
+	atomic.StoreUint32(r.tail, uint32(t)<<tailShift)
+}
+
+// Desc is one 16-byte descriptor.
+type Desc struct {
+	Flags    uint16 // DescFlagNext: the packet continues in the next slot
+	Region   uint16 // region holding the buffer
+	Length   uint32 // data length; on an S2C slot offered by the client, its capacity
+	Offset   uint32 // buffer start, from the region base
+	Metadata uint32 // unused by every implementation
+}
+
+// desc returns the 16 bytes of the descriptor of the slot of idx.
+func (r *Ring) desc(idx uint16) []byte {
+	off := int(idx&r.mask) * DescSize
+	return r.descs[off : off+DescSize : off+DescSize]
+}
+
+// Desc reads the descriptor of index idx, a free-running counter: the slot is
+// idx & (N-1). The peer may write it concurrently; callers read it once and
+// validate the copy.
+func (r *Ring) Desc(idx uint16) Desc {
+	b := r.desc(idx)
+	return Desc{
+		Flags:    binary.NativeEndian.Uint16(b[descOffFlags:]),
+		Region:   binary.NativeEndian.Uint16(b[descOffRegion:]),
+		Length:   binary.NativeEndian.Uint32(b[descOffLength:]),
+		Offset:   binary.NativeEndian.Uint32(b[descOffOffset:]),
+		Metadata: binary.NativeEndian.Uint32(b[descOffMetadata:]),
+	}
+}
+
+// SetDesc writes the whole descriptor of index idx.
+func (r *Ring) SetDesc(idx uint16, d Desc) {
+	b := r.desc(idx)
+	binary.NativeEndian.PutUint16(b[descOffFlags:], d.Flags)
+	binary.NativeEndian.PutUint16(b[descOffRegion:], d.Region)
+	binary.NativeEndian.PutUint32(b[descOffLength:], d.Length)
+	binary.NativeEndian.PutUint32(b[descOffOffset:], d.Offset)
+	binary.NativeEndian.PutUint32(b[descOffMetadata:], d.Metadata)
+}
+
+// setFlagsLength writes only flags and length, as a server filling an S2C
+// slot must: region and offset belong to the client.
+func (r *Ring) setFlagsLength(idx uint16, flags uint16, length uint32) {
+	b := r.desc(idx)
+	binary.NativeEndian.PutUint16(b[descOffFlags:], flags)
+	binary.NativeEndian.PutUint32(b[descOffLength:], length)
+}

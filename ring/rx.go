@@ -1,0 +1,285 @@
+package ring
+
+import (
+	"fmt"
+	"math"
+)
+
+// RxStats counts what an Rx read. The fields are plain integers: an Rx
+// belongs to one goroutine, which reads them through Stats.
+type RxStats struct {
+	Packets        uint64 // packets returned by Next
+	Bytes          uint64 // bytes of those packets
+	Descriptors    uint64 // descriptors (slots) they used
+	BadPackets     uint64 // chains skipped because at least one descriptor was bad
+	BadDescriptors uint64 // descriptors in those chains, bad or not
+}
+
+// Reasons recorded for a bad descriptor. They are constants so that skipping
+// one on the hot path does not allocate; the numbers are in the Desc.
+const (
+	reasonRegion   = "region index out of range"
+	reasonBounds   = "offset+length runs past the end of the region"
+	reasonLength   = "length exceeds the buffer size"
+	reasonOverflow = "packet length does not fit an int"
+	reasonRing     = "chain fills the whole ring and still has NEXT on its last slot"
+)
+
+// Rx is the consumer of one ring: the server on a C2S ring, the client on an
+// S2C ring. Next returns packets as views into shared memory without
+// releasing them; Release hands every slot consumed so far back to the
+// producer. An Rx is not safe for concurrent use.
+type Rx struct {
+	ring    *Ring
+	regions [][]byte
+	client  bool
+	n       uint16
+	mask    uint16
+	bufSize uint32
+	bufBase uint32
+
+	// cursor is the index of the next slot Next reads. released is where
+	// Release last left the ring: the tail we published (server), or the
+	// head we published minus N (client), so that [released, cursor) are
+	// slots consumed but not yet given back.
+	cursor, released uint16
+	// peer is the producer's index (head on C2S, tail on S2C) as last
+	// loaded; it is reloaded only when it says there is nothing (more) to
+	// read.
+	peer uint16
+
+	lastBad DescriptorError
+	stats   RxStats
+}
+
+// NewRx returns the consumer of r. Call Reset once the ring is live (at
+// CONNECTED for a client, at CONNECT for a server) before reading.
+func NewRx(r *Ring, cfg Config) (*Rx, error) {
+	if err := cfg.check(r); err != nil {
+		return nil, fmt.Errorf("memif rx: %w", err)
+	}
+	x := &Rx{
+		ring:    r,
+		regions: cfg.Regions,
+		client:  cfg.Role == Client,
+		n:       uint16(r.Size()),
+		mask:    r.mask,
+		bufSize: cfg.BufferSize,
+		bufBase: cfg.BufferBase,
+	}
+	x.cursor = r.Tail()
+	x.released = x.cursor
+	x.peer = x.cursor
+	return x, nil
+}
+
+// Reset resynchronises with the ring at connect. A server continues from
+// the tail it last published. A client continues from tail too (0 on a ring
+// it just initialised) and offers the server every slot: it refills the whole
+// ring (flags 0, region 0, its own offset, length BufferSize) and publishes
+// head = tail + N. Until then an S2C ring has head == tail and the server has
+// no credit at all, which is why a client must Reset before expecting S2C
+// traffic, and only after CONNECTED.
+func (x *Rx) Reset() {
+	x.cursor = x.ring.Tail()
+	x.released = x.cursor
+	x.peer = x.cursor
+	if x.client {
+		for i := uint16(0); i < x.n; i++ {
+			x.refill(x.cursor + i)
+		}
+		x.ring.StoreHead(x.cursor + x.n)
+	}
+}
+
+// refill offers the buffer of idx's slot to the server. Clearing flags
+// neutralises DPDK 22.11's stale NEXT (a server that never clears flags on a
+// single-buffer packet would otherwise glue it to the next one), as libmemif
+// does; region and offset are rewritten so a server cannot make us point
+// elsewhere by editing them.
+func (x *Rx) refill(idx uint16) {
+	x.ring.SetDesc(idx, Desc{
+		Flags:  0,
+		Region: 0,
+		Length: x.bufSize,
+		Offset: x.bufBase + uint32(idx&x.mask)*x.bufSize,
+	})
+}
+
+// loadPeer loads the producer's index once and checks it: head may run at
+// most N ahead of the tail we published; tail may not pass the head we
+// published. Neither may move backwards.
+func (x *Rx) loadPeer() error {
+	// Pairs with the producer's release store after it wrote the
+	// descriptors and buffers (DPDK eth_memif_tx, VPP
+	// memif_interface_tx_inline, libmemif memif_tx_burst).
+	if x.client {
+		tail := x.ring.Tail()
+		if err := checkPeer("tail", x.released, x.peer, tail, x.n); err != nil {
+			return err
+		}
+		x.peer = tail
+		return nil
+	}
+	head := x.ring.Head()
+	if err := checkPeer("head", x.released, x.peer, head, x.n); err != nil {
+		return err
+	}
+	x.peer = head
+	return nil
+}
+
+// Next returns the next whole packet as views into shared memory, one per
+// descriptor, appended to dst[:0] (pass a slice with room for the longest
+// chain expected and Next does not allocate), and its total length. The
+// views stay valid, and the slots stay ours, until Release; the segments'
+// capacity is clipped to their length so an append cannot spill into the
+// neighbouring buffer.
+//
+// ErrNoPacket means no complete packet is available, including a chain
+// whose last published descriptor still has NEXT: the rest is awaited. A
+// client should Release before waiting, or the server may lack the slots to
+// finish the chain.
+//
+// Everything is validated before a view is made: the producer's index
+// (*CorruptError if it moved backwards or more than the ring allows; the
+// caller should disconnect), and each descriptor: its region exists,
+// offset+length lies inside it (64-bit math), length <= BufferSize when set.
+// A chain with a bad descriptor, or one that fills the whole ring without
+// ending, is skipped whole and counted in Stats().BadPackets and
+// BadDescriptors, and Next goes on with the following packet.
+//
+// A client reads only length and flags and uses its own offset for the slot
+// in region 0: a server must not move a client's buffers, so a hostile one
+// cannot point the client anywhere else.
+func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
+	loaded := false
+	for {
+		segs = dst[:0]
+		var total uint64
+		bad := ""
+		var badIdx uint16
+		var badDesc Desc
+		avail := x.peer - x.cursor
+		var used uint16
+		for {
+			if used == avail {
+				if avail == x.n {
+					// The producer can never add to this chain:
+					// every slot is already published.
+					bad, badIdx, badDesc = reasonRing, x.cursor+used-1, x.ring.Desc(x.cursor+used-1)
+					break
+				}
+				if loaded {
+					return dst[:0], 0, ErrNoPacket
+				}
+				if err := x.loadPeer(); err != nil {
+					return dst[:0], 0, err
+				}
+				loaded = true
+				avail = x.peer - x.cursor
+				continue
+			}
+			idx := x.cursor + used
+			d := x.ring.Desc(idx) // read once; the peer may be rewriting it
+			used++
+			if bad == "" {
+				seg, reason := x.segment(idx, d)
+				if reason == "" && total+uint64(d.Length) > math.MaxInt {
+					reason = reasonOverflow
+				}
+				if reason != "" {
+					bad, badIdx, badDesc = reason, idx, d
+				} else {
+					segs = append(segs, seg)
+					total += uint64(d.Length)
+				}
+			}
+			if d.Flags&DescFlagNext == 0 {
+				break
+			}
+		}
+		x.cursor += used
+		if bad != "" {
+			x.stats.BadPackets++
+			x.stats.BadDescriptors += uint64(used)
+			x.lastBad = DescriptorError{Index: badIdx, Desc: badDesc, Reason: bad}
+			continue
+		}
+		x.stats.Packets++
+		x.stats.Bytes += total
+		x.stats.Descriptors += uint64(used)
+		return segs, int(total), nil
+	}
+}
+
+// segment validates d and returns the view it describes.
+func (x *Rx) segment(idx uint16, d Desc) ([]byte, string) {
+	if x.bufSize != 0 && d.Length > x.bufSize {
+		return nil, reasonLength
+	}
+	if x.client {
+		// The client's config check guarantees the whole slot lies in
+		// region 0, and Length <= BufferSize was checked above.
+		off := uint64(x.bufBase) + uint64(idx&x.mask)*uint64(x.bufSize)
+		end := off + uint64(d.Length)
+		return x.regions[0][off:end:end], ""
+	}
+	if int(d.Region) >= len(x.regions) {
+		return nil, reasonRegion
+	}
+	region := x.regions[d.Region]
+	end := uint64(d.Offset) + uint64(d.Length)
+	if end > uint64(len(region)) {
+		return nil, reasonBounds
+	}
+	return region[d.Offset:end:end], ""
+}
+
+// Release gives back every slot Next consumed since the last Release, with
+// one atomic store. A server publishes tail = cursor. A client refills the
+// freed slots (length BufferSize, region 0, its offset, flags 0) and
+// publishes head = cursor + N. Views returned by Next must not be used
+// afterwards: the producer may overwrite them at once.
+func (x *Rx) Release() {
+	if x.cursor == x.released {
+		return
+	}
+	// The store hands the slots back; the producer's acquire load of our
+	// index (DPDK eth_memif_tx reading tail or head) pairs with it.
+	if x.client {
+		for idx := x.released + x.n; idx != x.cursor+x.n; idx++ {
+			x.refill(idx)
+		}
+		x.ring.StoreHead(x.cursor + x.n)
+	} else {
+		x.ring.StoreTail(x.cursor)
+	}
+	x.released = x.cursor
+}
+
+// SetInterrupt sets the consumer's MASK_INT in the ring flags: want=false
+// sets it (we poll, do not signal us), want=true clears it. After clearing
+// it, call Next once more before blocking on the eventfd: the producer may
+// have published just before it saw the flag change, without signalling.
+func (x *Rx) SetInterrupt(want bool) {
+	// We are the only writer of flags, so this read-modify-write of our
+	// half is safe; SetFlags keeps the client's head intact.
+	f := x.ring.Flags()
+	if want {
+		f &^= RingFlagMaskInt
+	} else {
+		f |= RingFlagMaskInt
+	}
+	x.ring.SetFlags(f)
+}
+
+// Stats returns the counters, cumulative since NewRx.
+func (x *Rx) Stats() RxStats { return x.stats }
+
+// LastBadDescriptor returns the descriptor that made Next skip the most
+// recent bad chain, and false if none was ever skipped. It is meant for
+// diagnostics when Stats().BadPackets grows.
+func (x *Rx) LastBadDescriptor() (DescriptorError, bool) {
+	return x.lastBad, x.lastBad.Reason != ""
+}

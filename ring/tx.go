@@ -1,0 +1,302 @@
+package ring
+
+import "fmt"
+
+// TxStats counts what a Tx wrote. The fields are plain integers: a Tx belongs
+// to one goroutine, which reads them through Stats.
+type TxStats struct {
+	Packets        uint64 // frames written
+	Bytes          uint64 // bytes of those frames
+	Descriptors    uint64 // descriptors (slots) they used
+	BadDescriptors uint64 // server: client-offered descriptors refused (each Write that returned a *DescriptorError)
+}
+
+// txSeg is one validated buffer a server is about to fill.
+type txSeg struct {
+	region   uint16
+	offset   uint32
+	capacity uint32
+}
+
+// Tx is the producer of one ring: the client on a C2S ring, the server on an
+// S2C ring. It copies frames into shared memory (Write) and makes them
+// visible to the peer in batches (Publish). A Tx is not safe for concurrent
+// use.
+type Tx struct {
+	ring    *Ring
+	regions [][]byte
+	client  bool
+	n       uint16 // slots in the ring
+	mask    uint16
+	bufSize uint32
+	bufBase uint32
+
+	// cursor is the index of the next slot to write, ahead of published by
+	// what Write did since the last Publish. published is our index as last
+	// stored in shared memory (head for a client, tail for a server).
+	cursor, published uint16
+	// peer is the peer's index (tail for a client, head for a server) as
+	// last loaded. It is reloaded only when it says the ring is too full, so
+	// a burst of writes costs one atomic load.
+	peer uint16
+
+	segs  []txSeg // server: the buffers of the frame being written, validated once
+	stats TxStats
+}
+
+// NewTx returns the producer of r. Call Reset once the ring is live (at
+// CONNECTED for a client, at CONNECT for a server) before writing.
+func NewTx(r *Ring, cfg Config) (*Tx, error) {
+	if err := cfg.check(r); err != nil {
+		return nil, fmt.Errorf("memif tx: %w", err)
+	}
+	t := &Tx{
+		ring:    r,
+		regions: cfg.Regions,
+		client:  cfg.Role == Client,
+		n:       uint16(r.Size()),
+		mask:    r.mask,
+		bufSize: cfg.BufferSize,
+		bufBase: cfg.BufferBase,
+	}
+	if !t.client {
+		t.segs = make([]txSeg, r.Size())
+	}
+	t.Reset()
+	return t, nil
+}
+
+// Reset resynchronises the private cursor with the ring, as DPDK and
+// libmemif do at connect: a client continues from head, a server from tail.
+// The peer's index is loaded (and checked) by the next Write or Free.
+func (t *Tx) Reset() {
+	if t.client {
+		t.cursor = t.ring.Head()
+		t.published = t.cursor
+		t.peer = t.cursor - t.n // no credit until tail is loaded
+	} else {
+		t.cursor = t.ring.Tail()
+		t.published = t.cursor
+		t.peer = t.cursor // no offered buffers until head is loaded
+	}
+}
+
+// free is the number of slots Write may still fill according to the cached
+// peer index: on C2S the client may run N slots ahead of tail; on S2C the
+// server may fill what the client offered up to head.
+func (t *Tx) free() uint16 {
+	if t.client {
+		return t.peer + t.n - t.cursor
+	}
+	return t.peer - t.cursor
+}
+
+// loadPeer loads the peer's index once and checks that it moved only as the
+// protocol allows.
+func (t *Tx) loadPeer() error {
+	if t.client {
+		// The server's tail may only advance, up to the head we
+		// published. Pairs with the server's release store of tail
+		// (DPDK eth_memif_rx, VPP memif_device_input_inline).
+		tail := t.ring.Tail()
+		if err := checkPeer("tail", t.published-t.n, t.peer, tail, t.n); err != nil {
+			return err
+		}
+		t.peer = tail
+		return nil
+	}
+	// The client's head may only advance, at most N beyond our tail.
+	// Pairs with the client's release store of head after refilling
+	// (DPDK eth_memif_rx label refill, libmemif memif_refill_queue).
+	head := t.ring.Head()
+	if err := checkPeer("head", t.published, t.peer, head, t.n); err != nil {
+		return err
+	}
+	t.peer = head
+	return nil
+}
+
+// Free loads the peer's index (one atomic load) and returns the number of
+// free slots. It returns 0 if the peer corrupted the ring; Write then reports
+// the *CorruptError.
+func (t *Tx) Free() int {
+	if t.loadPeer() != nil {
+		return 0
+	}
+	return int(t.free())
+}
+
+// Write copies frame into a whole chain of descriptors at the private cursor:
+// DescFlagNext on every descriptor but the last, and flags written
+// explicitly on each one, because DPDK 22.11 leaves a stale NEXT in a reused
+// slot (peers/README.md §7.2) and a peer reading our ring must never see one
+// from us. Nothing is visible to the peer before Publish.
+//
+// Errors: ErrEmptyFrame; ErrRingFull when the free slots cannot hold the
+// whole chain (nothing is written: memif producers publish only whole
+// chains); ErrFrameTooLarge when the frame needs more descriptors than the
+// ring has slots; *CorruptError when the peer moved its index illegally;
+// and, for a server, *DescriptorError when a buffer the client offered lies
+// outside its regions (checked before any byte is written; the slot stays
+// where it is, so the caller should disconnect from such a client).
+//
+// A client writes region 0, offset BufferBase+slot*BufferSize, the length
+// and the flags of every descriptor it uses and never trusts what is in
+// shared memory. A server fills the buffers the client offered, each up to
+// its descriptor's length (bounded by BufferSize when set), and writes only
+// length and flags: region and offset belong to the client.
+func (t *Tx) Write(frame []byte) error {
+	if len(frame) == 0 {
+		return ErrEmptyFrame
+	}
+	if t.client {
+		return t.writeClient(frame)
+	}
+	return t.writeServer(frame)
+}
+
+func (t *Tx) writeClient(frame []byte) error {
+	size := uint64(len(frame))
+	bs := uint64(t.bufSize)
+	need := (size + bs - 1) / bs
+	if need > uint64(t.n) {
+		return fmt.Errorf("%w: %d bytes need %d buffers of %d bytes, the ring has %d slots",
+			ErrFrameTooLarge, size, need, bs, t.n)
+	}
+	if need > uint64(t.free()) {
+		if err := t.loadPeer(); err != nil {
+			return err
+		}
+		if need > uint64(t.free()) {
+			return ErrRingFull
+		}
+	}
+	region := t.regions[0]
+	idx := t.cursor
+	for rest := frame; len(rest) > 0; idx++ {
+		chunk := rest
+		if uint64(len(chunk)) > bs {
+			chunk = chunk[:bs]
+		}
+		rest = rest[len(chunk):]
+		off := t.bufBase + uint32(idx&t.mask)*t.bufSize
+		copy(region[off:], chunk)
+		var flags uint16
+		if len(rest) > 0 {
+			flags = DescFlagNext
+		}
+		t.ring.SetDesc(idx, Desc{Flags: flags, Region: 0, Length: uint32(len(chunk)), Offset: off})
+	}
+	t.cursor = idx
+	t.stats.Packets++
+	t.stats.Bytes += size
+	t.stats.Descriptors += need
+	return nil
+}
+
+func (t *Tx) writeServer(frame []byte) error {
+	size := uint64(len(frame))
+	if t.bufSize != 0 && size > uint64(t.n)*uint64(t.bufSize) {
+		return fmt.Errorf("%w: %d bytes do not fit %d buffers of at most %d bytes",
+			ErrFrameTooLarge, size, t.n, t.bufSize)
+	}
+	// First pass: validate the client's offered buffers until they hold
+	// the frame, remembering each one, so that the copy below uses exactly
+	// what was checked even if the client rewrites the descriptors.
+	free := t.free()
+	loaded := false
+	var have uint64
+	var used uint16
+	for have < size {
+		if used == free {
+			if free == t.n {
+				return fmt.Errorf("%w: %d bytes do not fit the %d bytes of all %d offered buffers",
+					ErrFrameTooLarge, size, have, t.n)
+			}
+			if loaded {
+				return ErrRingFull
+			}
+			if err := t.loadPeer(); err != nil {
+				return err
+			}
+			loaded = true
+			free = t.free()
+			continue
+		}
+		idx := t.cursor + used
+		d := t.ring.Desc(idx)
+		capacity, reason := t.offered(d)
+		if reason != "" {
+			t.stats.BadDescriptors++
+			return &DescriptorError{Index: idx, Desc: d, Reason: reason}
+		}
+		t.segs[used] = txSeg{region: d.Region, offset: d.Offset, capacity: capacity}
+		have += uint64(capacity)
+		used++
+	}
+	rest := frame
+	for i, s := range t.segs[:used] {
+		chunk := rest
+		if uint64(len(chunk)) > uint64(s.capacity) {
+			chunk = chunk[:s.capacity]
+		}
+		rest = rest[len(chunk):]
+		copy(t.regions[s.region][s.offset:], chunk)
+		var flags uint16
+		if len(rest) > 0 {
+			flags = DescFlagNext
+		}
+		t.ring.setFlagsLength(t.cursor+uint16(i), flags, uint32(len(chunk)))
+	}
+	t.cursor += used
+	t.stats.Packets++
+	t.stats.Bytes += size
+	t.stats.Descriptors += uint64(used)
+	return nil
+}
+
+// offered checks a buffer the client offered on an S2C ring and returns how
+// many bytes the server may write into it, or why it must not.
+func (t *Tx) offered(d Desc) (capacity uint32, reason string) {
+	if int(d.Region) >= len(t.regions) {
+		return 0, "region index out of range"
+	}
+	if d.Length == 0 {
+		return 0, "offered buffer has length 0"
+	}
+	if uint64(d.Offset)+uint64(d.Length) > uint64(len(t.regions[d.Region])) {
+		return 0, "offset+length runs past the end of the region"
+	}
+	capacity = d.Length
+	if t.bufSize != 0 && capacity > t.bufSize {
+		capacity = t.bufSize
+	}
+	return capacity, ""
+}
+
+// Publish makes everything written since the last Publish visible to the
+// peer with one atomic store of our index (head for a client, tail for a
+// server). It reports whether the peer asked to be interrupted (MASK_INT
+// clear in the ring flags), in which case the caller signals the ring's
+// eventfd. With nothing new to publish it does nothing and returns false.
+func (t *Tx) Publish() (signal bool) {
+	if t.cursor == t.published {
+		return false
+	}
+	// The store publishes the descriptors and buffers written before it;
+	// the peer's acquire load of head (DPDK eth_memif_rx, VPP
+	// memif_device_input_inline) or of tail (DPDK eth_memif_rx on the
+	// client, libmemif memif_rx_burst) pairs with it.
+	var flags uint16
+	if t.client {
+		flags = t.ring.storeHead(t.cursor)
+	} else {
+		t.ring.StoreTail(t.cursor)
+		flags = t.ring.Flags()
+	}
+	t.published = t.cursor
+	return flags&RingFlagMaskInt == 0
+}
+
+// Stats returns the counters, cumulative since NewTx.
+func (t *Tx) Stats() TxStats { return t.stats }
