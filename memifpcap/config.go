@@ -1,0 +1,242 @@
+package memifpcap
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/memifpcap/memifpcap/control"
+	"github.com/memifpcap/memifpcap/ring"
+)
+
+// Defaults applied to the zero value of each Config field.
+const (
+	// DefaultSocket is VPP's and libmemif's default control socket, a file.
+	// DPDK's default is different: the abstract name "@/run/memif.sock".
+	DefaultSocket            = "/run/vpp/memif.sock"
+	DefaultRingSize          = 1024
+	DefaultBufferSize        = 2048
+	DefaultSnapLen           = 262144
+	DefaultWriteTimeout      = time.Second
+	DefaultHandshakeTimeout  = 5 * time.Second
+	DefaultReconnectInterval = 2 * time.Second
+	DefaultName              = "memifpcap"
+)
+
+// Role is the memif role of a Handle. The zero value is RoleClient.
+type Role int
+
+const (
+	// RoleClient connects to a server's socket and creates all shared
+	// memory (libmemif and VPP call it "slave").
+	RoleClient Role = iota
+	// RoleServer listens on the socket and maps the memory its client
+	// offers (libmemif and VPP call it "master").
+	RoleServer
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleClient:
+		return "client"
+	case RoleServer:
+		return "server"
+	}
+	return fmt.Sprintf("role(%d)", int(r))
+}
+
+// ParseRole parses "client" or "server" (and the old names "slave" and
+// "master" that VPP and libmemif still use).
+func ParseRole(s string) (Role, error) {
+	switch strings.ToLower(s) {
+	case "client", "slave":
+		return RoleClient, nil
+	case "server", "master":
+		return RoleServer, nil
+	}
+	return 0, fmt.Errorf("memif: unknown role %q (want client or server)", s)
+}
+
+// Mode is the interface mode sent in INIT: what the frames on the link are.
+// The zero value is ModeEthernet.
+type Mode = control.Mode
+
+// Interface modes.
+const (
+	ModeEthernet   = control.ModeEthernet
+	ModeIP         = control.ModeIP
+	ModePuntInject = control.ModePuntInject
+)
+
+// ParseMode parses "ethernet", "ip" or "punt-inject".
+func ParseMode(s string) (Mode, error) {
+	switch strings.ToLower(s) {
+	case "ethernet", "eth":
+		return ModeEthernet, nil
+	case "ip":
+		return ModeIP, nil
+	case "punt-inject", "punt/inject", "punt":
+		return ModePuntInject, nil
+	}
+	return 0, fmt.Errorf("memif: unknown mode %q (want ethernet, ip or punt-inject)", s)
+}
+
+// Config configures a Handle. A nil *Config, and every zero field, means
+// the documented default.
+type Config struct {
+	// Role is RoleClient (default) or RoleServer.
+	Role Role
+	// Socket is the control socket: a filesystem path, or "@name" (or
+	// VPP's "abstract:name") for the abstract namespace. Default
+	// DefaultSocket. Several server Handles with distinct IDs may share one
+	// socket within a process.
+	Socket string
+	// ID is the memif interface id; the server matches it against INIT.
+	ID uint32
+	// Secret, if set, must match the peer's (at most 23 bytes). A server
+	// with a secret refuses clients without one; a server without a secret
+	// accepts any client, as DPDK and VPP do.
+	Secret string
+	// Mode is the interface mode. Default ModeEthernet.
+	Mode Mode
+	// RingSize is the number of slots per ring, a power of two from 2 to
+	// 16384. Default 1024. A client lowers it to what the server's HELLO
+	// allows.
+	RingSize int
+	// BufferSize is the size of each packet buffer a client creates, 1 to
+	// 65535. Default 2048. Frames larger than a buffer travel as chains.
+	// memif does not negotiate it; against a DPDK server keep it equal to
+	// DPDK's bsize.
+	BufferSize int
+	// SnapLen is the most bytes of a frame returned by reads; longer frames
+	// are truncated with CaptureInfo.Length still the full length. Default
+	// DefaultSnapLen, as tcpdump.
+	SnapLen int
+	// ReadTimeout bounds how long a read waits for a packet; the error is
+	// ErrTimeout. Zero (the default) waits until a packet arrives or Close.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds how long a write waits for room in a full ring or
+	// for the link to come up. Zero means DefaultWriteTimeout; negative
+	// waits forever.
+	WriteTimeout time.Duration
+	// HandshakeTimeout bounds each step of the control handshake. Default
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// ReconnectInterval is how often a client retries after its link went
+	// down. Default DefaultReconnectInterval (libmemif's examples use 2 s,
+	// VPP 3 s); negative disables reconnecting.
+	ReconnectInterval time.Duration
+	// Name is the application name sent in HELLO or INIT. Default
+	// DefaultName.
+	Name string
+	// IfName is the interface name sent in CONNECT or CONNECTED. Default
+	// "memifpcap<ID>".
+	IfName string
+	// CacheLine is the ring header's cache-line size, which nothing
+	// negotiates: it must match the peer's build. 0 means 64 on amd64 and
+	// 128 on arm64 (VPP ≥ 24.02 and DPDK's generic arm64 builds).
+	CacheLine int
+	// AllowUnsealedRegions lets a server map regions that the client did
+	// not seal against shrinking. Such a region can be truncated under us,
+	// and touching it then raises SIGBUS; every known client seals, so
+	// leave this off.
+	AllowUnsealedRegions bool
+}
+
+// config is a validated Config with defaults applied.
+type config struct {
+	Config
+	addr control.Addr
+	log2 uint8
+}
+
+func (c *Config) normalize() (*config, error) {
+	var n config
+	if c != nil {
+		n.Config = *c
+	}
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("memif: config: "+format, args...))
+	}
+	if n.Role != RoleClient && n.Role != RoleServer {
+		bad("Role %d is neither RoleClient nor RoleServer", int(n.Role))
+	}
+	if n.Socket == "" {
+		n.Socket = DefaultSocket
+	}
+	addr, err := control.ParseAddr(n.Socket)
+	if err != nil {
+		bad("Socket: %v", err)
+	}
+	n.addr = addr
+	if len(n.Secret) > control.SecretSize-1 {
+		bad("Secret is %d bytes; memif peers use at most %d", len(n.Secret), control.SecretSize-1)
+	}
+	if strings.IndexByte(n.Secret, 0) >= 0 {
+		bad("Secret contains a NUL byte")
+	}
+	if n.Mode > ModePuntInject {
+		bad("Mode %d is not ethernet (0), ip (1) or punt-inject (2)", n.Mode)
+	}
+	if n.RingSize == 0 {
+		n.RingSize = DefaultRingSize
+	}
+	if n.RingSize < 2 || n.RingSize > 1<<ring.MaxLog2RingSize || n.RingSize&(n.RingSize-1) != 0 {
+		bad("RingSize %d is not a power of two from 2 to %d", n.RingSize, 1<<ring.MaxLog2RingSize)
+	} else {
+		for 1<<n.log2 < n.RingSize {
+			n.log2++
+		}
+	}
+	if n.BufferSize == 0 {
+		n.BufferSize = DefaultBufferSize
+	}
+	if n.BufferSize < 1 || n.BufferSize > 65535 {
+		bad("BufferSize %d is outside 1..65535", n.BufferSize)
+	}
+	if n.SnapLen == 0 {
+		n.SnapLen = DefaultSnapLen
+	}
+	if n.SnapLen < 1 {
+		bad("SnapLen %d is not positive", n.SnapLen)
+	}
+	if n.ReadTimeout < 0 {
+		bad("ReadTimeout %v is negative (0 waits forever)", n.ReadTimeout)
+	}
+	if n.WriteTimeout == 0 {
+		n.WriteTimeout = DefaultWriteTimeout
+	}
+	if n.HandshakeTimeout == 0 {
+		n.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if n.HandshakeTimeout < 0 {
+		bad("HandshakeTimeout %v is negative", n.HandshakeTimeout)
+	}
+	if n.ReconnectInterval == 0 {
+		n.ReconnectInterval = DefaultReconnectInterval
+	}
+	if n.Name == "" {
+		n.Name = DefaultName
+	}
+	if n.IfName == "" {
+		n.IfName = fmt.Sprintf("memifpcap%d", n.ID)
+	}
+	if len(n.Name) >= control.NameSize {
+		bad("Name %q is longer than %d bytes", n.Name, control.NameSize-1)
+	}
+	if len(n.IfName) >= control.NameSize {
+		bad("IfName %q is longer than %d bytes", n.IfName, control.NameSize-1)
+	}
+	if n.CacheLine == 0 {
+		n.CacheLine = ring.DefaultCacheLine()
+	}
+	if n.CacheLine != 64 && n.CacheLine != 128 {
+		bad("CacheLine %d is neither 64 nor 128", n.CacheLine)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &n, nil
+}

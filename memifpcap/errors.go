@@ -1,0 +1,39 @@
+package memifpcap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+var (
+	// ErrTimeout is returned by a read that waited ReadTimeout, or a write
+	// that waited WriteTimeout, without success.
+	// errors.Is(ErrTimeout, os.ErrDeadlineExceeded) is true, and it is a
+	// net.Error whose Timeout reports true.
+	ErrTimeout error = timeoutError{}
+
+	// ErrLinkDown is returned (wrapped with the reason) once by a read when
+	// the memif link went down, and by writes while it is down. It is never
+	// io.EOF: a client reconnects and a server accepts the next client, so
+	// reading may go on. Reads after Close return io.EOF.
+	ErrLinkDown = errors.New("memif: link down")
+
+	// ErrClosed is returned by writes on a closed Handle.
+	ErrClosed = errors.New("memif: handle closed")
+)
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "memif: timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+func (timeoutError) Is(target error) bool {
+	return target == os.ErrDeadlineExceeded
+}
+
+// linkDownError carries why the link went down.
+type linkDownError struct{ reason string }
+
+func (e *linkDownError) Error() string { return fmt.Sprintf("memif: link down: %s", e.reason) }
+func (e *linkDownError) Unwrap() error { return ErrLinkDown }

@@ -1,0 +1,232 @@
+// Package memifpcap is a gopacket capture and injection backend for memif,
+// the shared-memory packet interface of DPDK's net_memif, FD.io VPP and
+// libmemif. A Handle speaks memif 2.0 in either role and is a
+// gopacket.PacketDataSource and gopacket.ZeroCopyPacketDataSource:
+//
+//	h, err := memifpcap.Open(&memifpcap.Config{Socket: "/run/vpp/memif.sock", ID: 0})
+//	if err != nil { ... }
+//	defer h.Close()
+//	for p := range gopacket.NewPacketSource(h, h.LinkType()).Packets() { ... }
+//
+// The Handle's single receive and transmit rings are queue 0 of each
+// direction. Reads and writes may run concurrently with each other; several
+// concurrent readers (or writers) are serialized.
+package memifpcap
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// The interfaces a Handle implements, checked at compile time.
+var (
+	_ gopacket.PacketDataSource         = (*Handle)(nil)
+	_ gopacket.ZeroCopyPacketDataSource = (*Handle)(nil)
+	_ gopacket.PacketSourceResolution   = (*Handle)(nil)
+)
+
+// Handle is one memif interface. Open makes one; Close ends it.
+type Handle struct {
+	cfg *config
+
+	closed atomic.Bool
+	done   chan struct{} // closed by Close
+
+	sess atomic.Pointer[session] // the link's current session, nil while down
+
+	stateMu sync.Mutex
+	stateCh chan struct{} // closed and replaced on every link state change
+	dialing closer        // client: the control channel being set up, so Close can abort it
+	server  *sharedServer // server: the socket this Handle is registered on
+	loops   sync.WaitGroup
+	closeMu sync.Mutex // serializes Close
+
+	rxMu    sync.Mutex // one reader at a time; see read.go
+	rxState rxState
+
+	txMu sync.Mutex // one writer at a time; see write.go
+
+	stats counters
+}
+
+type closer interface{ Close() error }
+
+// Open opens a memif interface as cfg describes (nil means every default:
+// a client of interface id 0 on DefaultSocket, ethernet mode, 1024 slots of
+// 2048 bytes).
+//
+// A client connects and completes the handshake before Open returns, so a
+// refusal by the server (wrong secret, unknown id, ...) is Open's error,
+// with the server's reason. Afterwards it reconnects by itself whenever the
+// link goes down, every ReconnectInterval.
+//
+// A server starts listening and returns at once; the link comes up when a
+// client connects (see WaitLinkUp). Reads wait for it.
+func Open(cfg *Config) (*Handle, error) {
+	c, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	h := &Handle{
+		cfg:     c,
+		done:    make(chan struct{}),
+		stateCh: make(chan struct{}),
+	}
+	h.rxState.init(c)
+	if c.Role == RoleServer {
+		err = h.openServer()
+	} else {
+		err = h.openClient()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// LinkType is the gopacket link type of the frames on this interface:
+// Ethernet in ethernet mode, Raw (IPv4 or IPv6 by the version nibble) in ip
+// mode, and LINKTYPE_USER0 (147) in punt/inject mode, which carries opaque
+// frames that gopacket does not decode.
+func (h *Handle) LinkType() layers.LinkType {
+	switch h.cfg.Mode {
+	case ModeIP:
+		return layers.LinkTypeRaw
+	case ModePuntInject:
+		return layers.LinkType(147)
+	}
+	return layers.LinkTypeEthernet
+}
+
+// SnapLen is the most bytes of one frame that reads return.
+func (h *Handle) SnapLen() int { return h.cfg.SnapLen }
+
+// Resolution reports the resolution of CaptureInfo.Timestamp. memif carries
+// no timestamps; a frame is stamped when it is taken off the ring.
+func (h *Handle) Resolution() gopacket.TimestampResolution {
+	return gopacket.TimestampResolutionNanosecond
+}
+
+// LinkUp reports whether the memif link is connected.
+func (h *Handle) LinkUp() bool {
+	s := h.sess.Load()
+	return s != nil && !s.down.Load()
+}
+
+// WaitLinkUp waits until the link is connected, ctx is done or the Handle
+// is closed (then it returns ErrClosed).
+func (h *Handle) WaitLinkUp(ctx context.Context) error {
+	for {
+		ch := h.stateChan()
+		if h.closed.Load() {
+			return ErrClosed
+		}
+		if h.LinkUp() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-h.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// stateChan returns a channel closed at the next link state change.
+func (h *Handle) stateChan() chan struct{} {
+	h.stateMu.Lock()
+	defer h.stateMu.Unlock()
+	return h.stateCh
+}
+
+// stateChanged wakes everyone waiting in stateChan.
+func (h *Handle) stateChanged() {
+	h.stateMu.Lock()
+	close(h.stateCh)
+	h.stateCh = make(chan struct{})
+	h.stateMu.Unlock()
+}
+
+// Close ends the link (sending DISCONNECT to the peer), stops listening or
+// reconnecting, unmaps the shared memory and wakes blocked readers and
+// writers. Every read after Close returns io.EOF, so a gopacket
+// PacketSource's channel closes. Slices returned by ZeroCopyReadPacketData
+// are invalid after Close. Close is idempotent.
+func (h *Handle) Close() error {
+	h.closeMu.Lock()
+	defer h.closeMu.Unlock()
+	h.stateMu.Lock()
+	already := h.closed.Swap(true)
+	h.stateMu.Unlock()
+	if already {
+		return nil
+	}
+	close(h.done)
+	h.stopConnecting()
+	if s := h.sess.Load(); s != nil {
+		s.fail("Device closed", true)
+		<-s.torn
+	}
+	h.loops.Wait()
+	h.rxMu.Lock()
+	h.rxState.unmapDeferred()
+	h.rxMu.Unlock()
+	h.stateChanged()
+	return nil
+}
+
+// Stats are cumulative counters of a Handle since Open, across reconnects.
+// Reading them is cheap and never blocks.
+type Stats struct {
+	Packets        uint64 // frames delivered by reads
+	Bytes          uint64 // their full lengths
+	Truncated      uint64 // frames longer than SnapLen, delivered truncated
+	BadDescriptors uint64 // descriptors from the peer that failed a bounds check, skipped
+	TxPackets      uint64 // frames written
+	TxBytes        uint64
+	TxRingFull     uint64 // writes that found the ring full and waited
+	TxDropped      uint64 // writes that failed (timeout, link down, too large)
+	Connects       uint64 // times the link came up
+	Disconnects    uint64 // times it went down
+}
+
+type counters struct {
+	packets, bytes, truncated, badDescs   atomic.Uint64
+	txPackets, txBytes, txFull, txDropped atomic.Uint64
+	connects, disconnects                 atomic.Uint64
+}
+
+// Stats returns the Handle's cumulative counters.
+func (h *Handle) Stats() Stats {
+	c := &h.stats
+	return Stats{
+		Packets:        c.packets.Load(),
+		Bytes:          c.bytes.Load(),
+		Truncated:      c.truncated.Load(),
+		BadDescriptors: c.badDescs.Load(),
+		TxPackets:      c.txPackets.Load(),
+		TxBytes:        c.txBytes.Load(),
+		TxRingFull:     c.txFull.Load(),
+		TxDropped:      c.txDropped.Load(),
+		Connects:       c.connects.Load(),
+		Disconnects:    c.disconnects.Load(),
+	}
+}
+
+// bump adds n to a counter that only one goroutine (the holder of rxMu or
+// txMu) writes: a plain load and store, no locked instruction.
+func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
+
+// deadline turns a timeout into an absolute time; zero means none.
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}

@@ -1,0 +1,458 @@
+package memifpcap_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/memifpcap/memifpcap/memifpcap"
+)
+
+// frame builds test frame i: a 4-byte sequence number, then bytes that
+// depend on both the number and the position, so a frame glued, cut,
+// reordered or overwritten is caught.
+func frame(i, length int) []byte {
+	b := make([]byte, length)
+	binary.BigEndian.PutUint32(b, uint32(i))
+	for j := 4; j < length; j++ {
+		b[j] = byte(i*31 + j*7 + j>>8)
+	}
+	return b
+}
+
+// frameLen spreads lengths over 60..9000, hitting both ends exactly.
+func frameLen(i int) int {
+	switch i % 97 {
+	case 0:
+		return 60
+	case 1:
+		return 9000
+	case 2:
+		return 2048 // exactly one buffer
+	case 3:
+		return 2049 // one byte into a second descriptor
+	}
+	return 60 + (i*7919)%(9000-60+1)
+}
+
+func sockPath(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "memif.sock")
+}
+
+func abstractName(t *testing.T) string {
+	return fmt.Sprintf("@memifpcap-test-%d-%d", os.Getpid(), rand.Int63())
+}
+
+// pair opens a server on sock and a client connected to it.
+func pair(t *testing.T, server, client memifpcap.Config) (*memifpcap.Handle, *memifpcap.Handle) {
+	t.Helper()
+	server.Role = memifpcap.RoleServer
+	client.Role = memifpcap.RoleClient
+	srv, err := memifpcap.Open(&server)
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	cli, err := memifpcap.Open(&client)
+	require.NoError(t, err)
+	t.Cleanup(func() { cli.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, srv.WaitLinkUp(ctx))
+	require.True(t, cli.LinkUp())
+	return srv, cli
+}
+
+// transfer writes n frames from tx while rx reads them, and checks every
+// byte and the order.
+func transfer(t *testing.T, tx, rx *memifpcap.Handle, n int, zeroCopy bool) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := tx.WritePacketData(frame(i, frameLen(i))); err != nil {
+				errc <- fmt.Errorf("write %d: %w", i, err)
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := 0; i < n; i++ {
+		var data []byte
+		var ci gopacket.CaptureInfo
+		var err error
+		if zeroCopy {
+			data, ci, err = rx.ZeroCopyReadPacketData()
+		} else {
+			data, ci, err = rx.ReadPacketData()
+		}
+		require.NoError(t, err, "read %d", i)
+		want := frame(i, frameLen(i))
+		if !bytes.Equal(data, want) {
+			got := -1
+			if len(data) >= 4 {
+				got = int(binary.BigEndian.Uint32(data))
+			}
+			t.Fatalf("frame %d: got %d bytes (seq %d), want %d bytes", i, len(data), got, len(want))
+		}
+		require.Equal(t, len(want), ci.CaptureLength)
+		require.Equal(t, len(want), ci.Length)
+		require.False(t, ci.Timestamp.IsZero())
+	}
+	require.NoError(t, <-errc)
+}
+
+func TestGoToGoBothDirections(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t,
+		memifpcap.Config{Socket: sock, ID: 3},
+		memifpcap.Config{Socket: sock, ID: 3})
+	const n = 10000
+	var wg sync.WaitGroup
+	wg.Add(2)
+	// Client to server (C2S) and server to client (S2C) at the same time.
+	go func() { defer wg.Done(); transfer(t, cli, srv, n, false) }()
+	go func() { defer wg.Done(); transfer(t, srv, cli, n, true) }()
+	wg.Wait()
+
+	var bytesSent uint64
+	for i := 0; i < n; i++ {
+		bytesSent += uint64(frameLen(i))
+	}
+	for _, h := range []*memifpcap.Handle{srv, cli} {
+		st := h.Stats()
+		assert.Equal(t, uint64(n), st.Packets)
+		assert.Equal(t, bytesSent, st.Bytes)
+		assert.Equal(t, uint64(n), st.TxPackets)
+		assert.Equal(t, bytesSent, st.TxBytes)
+		assert.Zero(t, st.BadDescriptors)
+		assert.Zero(t, st.TxDropped)
+		assert.Equal(t, uint64(1), st.Connects)
+	}
+}
+
+func TestGoToGoAbstractSocket(t *testing.T) {
+	name := abstractName(t)
+	srv, cli := pair(t,
+		memifpcap.Config{Socket: name},
+		memifpcap.Config{Socket: name})
+	transfer(t, cli, srv, 500, true)
+	transfer(t, srv, cli, 500, false)
+}
+
+func TestGoToGoVPPAbstractSyntax(t *testing.T) {
+	name := abstractName(t)
+	// VPP spells the same abstract address "abstract:NAME".
+	srv, cli := pair(t,
+		memifpcap.Config{Socket: "abstract:" + name[1:]},
+		memifpcap.Config{Socket: name})
+	transfer(t, cli, srv, 100, false)
+}
+
+func TestGoToGoSecret(t *testing.T) {
+	sock := sockPath(t)
+	srv, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, Secret: "s3cret"})
+	require.NoError(t, err)
+	defer srv.Close()
+
+	for _, tc := range []struct {
+		secret, want string
+	}{
+		{"", "Secret required"},
+		{"wrong", "Incorrect secret"},
+	} {
+		_, err := memifpcap.Open(&memifpcap.Config{Socket: sock, Secret: tc.secret})
+		require.Error(t, err, "secret %q", tc.secret)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	assert.False(t, srv.LinkUp())
+
+	cli, err := memifpcap.Open(&memifpcap.Config{Socket: sock, Secret: "s3cret"})
+	require.NoError(t, err)
+	defer cli.Close()
+	transfer(t, cli, srv, 50, false)
+}
+
+func TestGoToGoUnknownID(t *testing.T) {
+	sock := sockPath(t)
+	srv, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, ID: 1})
+	require.NoError(t, err)
+	defer srv.Close()
+	_, err = memifpcap.Open(&memifpcap.Config{Socket: sock, ID: 2})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ID not found")
+}
+
+func TestGoToGoAlreadyConnected(t *testing.T) {
+	sock := sockPath(t)
+	pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+	_, err := memifpcap.Open(&memifpcap.Config{Socket: sock})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Already connected")
+}
+
+func TestTwoInterfacesOneSocket(t *testing.T) {
+	sock := sockPath(t)
+	srv0, cli0 := pair(t, memifpcap.Config{Socket: sock, ID: 0}, memifpcap.Config{Socket: sock, ID: 0})
+	srv1, cli1 := pair(t, memifpcap.Config{Socket: sock, ID: 1}, memifpcap.Config{Socket: sock, ID: 1})
+	transfer(t, cli0, srv0, 100, false)
+	transfer(t, cli1, srv1, 200, false)
+	assert.Equal(t, uint64(100), srv0.Stats().Packets)
+	assert.Equal(t, uint64(200), srv1.Stats().Packets)
+
+	_, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, ID: 1})
+	require.Error(t, err, "a second server with the same id on one socket")
+}
+
+func TestNoServer(t *testing.T) {
+	_, err := memifpcap.Open(&memifpcap.Config{Socket: sockPath(t)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "memif.sock")
+}
+
+func TestCloseUnblocksReaderAndEndsPackets(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+	require.NoError(t, cli.WritePacketData(frame(1, 100)))
+
+	src := gopacket.NewPacketSource(srv, srv.LinkType())
+	packets := src.Packets()
+	select {
+	case p := <-packets:
+		require.Equal(t, frame(1, 100), p.Data())
+		require.NotNil(t, p.Layer(layers.LayerTypeEthernet))
+	case <-time.After(5 * time.Second):
+		t.Fatal("no packet")
+	}
+	// The PacketSource goroutine is now blocked in a read.
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, srv.Close())
+	select {
+	case _, ok := <-packets:
+		require.False(t, ok, "no packet expected after Close")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Packets() did not close after Close")
+	}
+	for i := 0; i < 3; i++ {
+		_, _, err := srv.ReadPacketData()
+		require.True(t, err == io.EOF, "read after Close: %v", err)
+	}
+	require.NoError(t, srv.Close(), "Close is idempotent")
+	require.ErrorIs(t, srv.WritePacketData(frame(2, 60)), memifpcap.ErrClosed)
+}
+
+func TestReadTimeout(t *testing.T) {
+	sock := sockPath(t)
+	srv, _ := pair(t, memifpcap.Config{Socket: sock, ReadTimeout: 100 * time.Millisecond}, memifpcap.Config{Socket: sock})
+	start := time.Now()
+	_, _, err := srv.ReadPacketData()
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	require.ErrorIs(t, err, memifpcap.ErrTimeout)
+	require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+	// Not sticky: the next read waits again.
+	start = time.Now()
+	_, _, err = srv.ReadPacketData()
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+}
+
+func TestSnapLen(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock, SnapLen: 100}, memifpcap.Config{Socket: sock})
+	for _, n := range []int{60, 100, 101, 5000} {
+		want := frame(n, n)
+		require.NoError(t, cli.WritePacketData(want))
+		data, ci, err := srv.ReadPacketData()
+		require.NoError(t, err)
+		require.Equal(t, want[:min(n, 100)], data)
+		require.Equal(t, len(data), ci.CaptureLength)
+		require.Equal(t, n, ci.Length)
+	}
+	require.Equal(t, uint64(2), srv.Stats().Truncated)
+}
+
+func TestReadPacketDataTo(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+	want := frame(7, 5000)
+	require.NoError(t, cli.WritePacketData(want))
+	buf := make([]byte, 9000)
+	ci, err := srv.ReadPacketDataTo(buf)
+	require.NoError(t, err)
+	require.Equal(t, want, buf[:ci.CaptureLength])
+	require.Equal(t, 5000, ci.Length)
+}
+
+func TestWriteTimeoutWhenRingFull(t *testing.T) {
+	sock := sockPath(t)
+	// Nobody reads the server side: after RingSize one-buffer frames the
+	// ring is full.
+	srv, cli := pair(t,
+		memifpcap.Config{Socket: sock},
+		memifpcap.Config{Socket: sock, RingSize: 16, WriteTimeout: 50 * time.Millisecond})
+	for i := 0; i < 16; i++ {
+		require.NoError(t, cli.WritePacketData(frame(i, 64)))
+	}
+	err := cli.WritePacketData(frame(16, 64))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	st := cli.Stats()
+	require.Equal(t, uint64(16), st.TxPackets)
+	require.Equal(t, uint64(1), st.TxDropped)
+	require.Equal(t, uint64(1), st.TxRingFull)
+	// A 3-descriptor chain never fits in a ring of 2; with 16 slots a frame
+	// of 17 buffers can never be sent.
+	err = cli.WritePacketData(make([]byte, 17*2048))
+	require.Error(t, err)
+	// The reader drains exactly the 16 frames.
+	for i := 0; i < 16; i++ {
+		data, _, err := srv.ReadPacketData()
+		require.NoError(t, err)
+		require.Equal(t, frame(i, 64), data)
+	}
+}
+
+func TestLinkDownAndReconnect(t *testing.T) {
+	sock := sockPath(t)
+	srv, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock})
+	require.NoError(t, err)
+	cli, err := memifpcap.Open(&memifpcap.Config{Socket: sock, ReconnectInterval: 100 * time.Millisecond, ReadTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, srv.WaitLinkUp(ctx))
+	transfer(t, srv, cli, 10, false)
+
+	require.NoError(t, srv.Close())
+	_, _, err = cli.ReadPacketData()
+	require.ErrorIs(t, err, memifpcap.ErrLinkDown)
+	require.NotErrorIs(t, err, io.EOF)
+	require.Contains(t, err.Error(), "Device closed")
+	require.ErrorIs(t, cli.WritePacketData(frame(0, 60)), memifpcap.ErrLinkDown)
+
+	// A new server on the same socket: the client comes back by itself.
+	srv2, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock})
+	require.NoError(t, err)
+	defer srv2.Close()
+	require.NoError(t, srv2.WaitLinkUp(ctx))
+	require.NoError(t, cli.WaitLinkUp(ctx))
+	transfer(t, srv2, cli, 10, false)
+	transfer(t, cli, srv2, 10, false)
+	st := cli.Stats()
+	require.Equal(t, uint64(2), st.Connects)
+	require.Equal(t, uint64(1), st.Disconnects)
+	require.Equal(t, uint64(20), st.Packets)
+}
+
+func TestServerAcceptsNextClient(t *testing.T) {
+	sock := sockPath(t)
+	srv, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock})
+	require.NoError(t, err)
+	defer srv.Close()
+	for round := 0; round < 3; round++ {
+		cli, err := memifpcap.Open(&memifpcap.Config{Socket: sock})
+		require.NoError(t, err, "round %d", round)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		require.NoError(t, srv.WaitLinkUp(ctx))
+		cancel()
+		transfer(t, cli, srv, 20, false)
+		require.NoError(t, cli.Close())
+		_, _, err = srv.ReadPacketData()
+		require.ErrorIs(t, err, memifpcap.ErrLinkDown, "round %d", round)
+	}
+	require.Equal(t, uint64(60), srv.Stats().Packets)
+	require.Equal(t, uint64(3), srv.Stats().Connects)
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  memifpcap.Config
+		want string
+	}{
+		{memifpcap.Config{RingSize: 1000}, "RingSize 1000 is not a power of two"},
+		{memifpcap.Config{RingSize: 1 << 15}, "RingSize 32768"},
+		{memifpcap.Config{BufferSize: 70000}, "BufferSize 70000"},
+		{memifpcap.Config{Secret: "012345678901234567890123"}, "Secret is 24 bytes"},
+		{memifpcap.Config{Mode: 3}, "Mode 3"},
+		{memifpcap.Config{Role: 5}, "Role 5"},
+		{memifpcap.Config{CacheLine: 32}, "CacheLine 32"},
+		{memifpcap.Config{Socket: "@" + string(bytes.Repeat([]byte("x"), 200))}, "Socket"},
+	} {
+		_, err := memifpcap.Open(&tc.cfg)
+		require.Error(t, err, "%+v", tc.cfg)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	// Every problem is reported at once.
+	_, err := memifpcap.Open(&memifpcap.Config{RingSize: 3, BufferSize: -1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "RingSize 3")
+	assert.Contains(t, err.Error(), "BufferSize -1")
+}
+
+func TestLinkTypes(t *testing.T) {
+	for _, tc := range []struct {
+		mode memifpcap.Mode
+		want layers.LinkType
+	}{
+		{memifpcap.ModeEthernet, layers.LinkTypeEthernet},
+		{memifpcap.ModeIP, layers.LinkTypeRaw},
+	} {
+		sock := sockPath(t)
+		srv, cli := pair(t, memifpcap.Config{Socket: sock, Mode: tc.mode}, memifpcap.Config{Socket: sock, Mode: tc.mode})
+		require.Equal(t, tc.want, srv.LinkType())
+		require.Equal(t, tc.want, cli.LinkType())
+	}
+	// A mode mismatch is refused with the server's reason.
+	sock := sockPath(t)
+	srv, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock})
+	require.NoError(t, err)
+	defer srv.Close()
+	_, err = memifpcap.Open(&memifpcap.Config{Socket: sock, Mode: memifpcap.ModeIP})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "Only ethernet mode supported")
+}
+
+func TestStaleSocketFileReplaced(t *testing.T) {
+	sock := sockPath(t)
+	// A socket file whose listener died (left behind by a crash).
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	require.NoError(t, err)
+	l.SetUnlinkOnClose(false)
+	require.NoError(t, l.Close())
+	_, err = os.Stat(sock)
+	require.NoError(t, err, "stale socket file must exist")
+
+	srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+	transfer(t, cli, srv, 10, false)
+
+	// A live listener is not taken over.
+	h9, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, ID: 9})
+	require.NoError(t, err, "same process, same socket: shared listener")
+	require.NoError(t, h9.Close())
+
+	other := filepath.Join(t.TempDir(), "other.sock")
+	l2, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: other, Net: "unixpacket"})
+	require.NoError(t, err)
+	defer l2.Close()
+	_, err = memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: other})
+	require.Error(t, err, "another listener owns the socket")
+	assert.Contains(t, err.Error(), "listening")
+
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	_, err = memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: file})
+	require.Error(t, err, "a regular file in the way")
+	assert.Contains(t, err.Error(), "not a socket")
+}

@@ -1,0 +1,268 @@
+package memifpcap
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/memifpcap/memifpcap/ring"
+)
+
+// How a reader waits for the next packet: poll the ring a little (the peer
+// is often mid-burst), then unmask the interrupt and sleep on the eventfd.
+// The sleep is cut into slices so that a lost wakeup cannot stall us: a C
+// peer publishes its index and reads our MASK_INT flag without a full fence
+// between them, so a signal can be skipped in the instant we unmask.
+const (
+	pollSpins  = 64
+	sleepSlice = 20 * time.Millisecond
+)
+
+// rxState is the reader's private state, guarded by Handle.rxMu.
+type rxState struct {
+	segs    [][]byte // reused per read: the segments of the current packet
+	scratch []byte   // gather buffer for chained packets, SnapLen bytes
+	snapLen int
+
+	// held is the session whose slot backs the slice the last
+	// ZeroCopyReadPacketData returned; it is released on the next read.
+	held *session
+	// last is the session the reader last read from. When it goes down
+	// the next read reports ErrLinkDown once.
+	last       *session
+	downReason string
+	// deferred are regions of a torn-down session that a zero-copy slice
+	// still points into; they are unmapped on the next read or Close.
+	deferred []*ring.Region
+}
+
+func (st *rxState) init(c *config) {
+	st.segs = make([][]byte, 0, 8)
+	st.snapLen = c.SnapLen
+}
+
+// sessionEnded is called by teardown with rxMu held, before the session's
+// memory goes away. It reports whether the regions may be unmapped now.
+func (st *rxState) sessionEnded(s *session) (unmapNow bool) {
+	if st.last == s {
+		st.last = nil
+		st.downReason = s.reason
+	}
+	if st.held == s {
+		st.held = nil
+		st.deferred = append(st.deferred, s.regions...)
+		return false
+	}
+	return true
+}
+
+func (st *rxState) unmapDeferred() {
+	for _, r := range st.deferred {
+		r.Close()
+	}
+	st.deferred = st.deferred[:0]
+}
+
+// ReadPacketData returns the next frame in memory the caller owns. It waits
+// as described for ZeroCopyReadPacketData.
+func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	h.rxMu.Lock()
+	defer h.rxMu.Unlock()
+	segs, n, s, err := h.next()
+	if err != nil {
+		return nil, gopacket.CaptureInfo{}, err
+	}
+	data := make([]byte, min(n, h.rxState.snapLen))
+	gather(data, segs)
+	s.rx.Release()
+	return data, h.captured(len(data), n), nil
+}
+
+// ReadPacketDataTo copies the next frame into b and returns its
+// CaptureInfo; CaptureLength is how many bytes were copied, at most
+// len(b) and SnapLen.
+func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
+	h.rxMu.Lock()
+	defer h.rxMu.Unlock()
+	segs, n, s, err := h.next()
+	if err != nil {
+		return gopacket.CaptureInfo{}, err
+	}
+	c := gather(b[:min(len(b), n, h.rxState.snapLen)], segs)
+	s.rx.Release()
+	return h.captured(c, n), nil
+}
+
+// ZeroCopyReadPacketData returns the next frame without copying it: the
+// slice points into the shared memory slot the peer wrote, and the slot is
+// handed back to the peer only at the next read. The slice is valid until
+// the next call to any read method or Close; do not write to it. A frame
+// that spans several descriptors (a chain) is gathered into a buffer the
+// Handle owns, without allocating.
+//
+// A read waits for a frame: without a ReadTimeout until one arrives, the
+// link goes down (ErrLinkDown, once) or the Handle is closed (io.EOF, and
+// every read after that).
+func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	h.rxMu.Lock()
+	defer h.rxMu.Unlock()
+	segs, n, s, err := h.next()
+	if err != nil {
+		return nil, gopacket.CaptureInfo{}, err
+	}
+	var data []byte
+	if len(segs) == 1 {
+		data = segs[0][:min(n, h.rxState.snapLen)]
+	} else {
+		st := &h.rxState
+		if st.scratch == nil {
+			st.scratch = make([]byte, st.snapLen)
+		}
+		data = st.scratch[:gather(st.scratch[:min(n, st.snapLen)], segs)]
+	}
+	h.rxState.held = s
+	return data, h.captured(len(data), n), nil
+}
+
+// captured counts a delivered frame and makes its CaptureInfo.
+func (h *Handle) captured(capLen, length int) gopacket.CaptureInfo {
+	c := &h.stats
+	bump(&c.packets, 1)
+	bump(&c.bytes, uint64(length))
+	if capLen < length {
+		bump(&c.truncated, 1)
+	}
+	return gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: capLen, Length: length}
+}
+
+// gather copies segments into dst until it is full and returns the count.
+func gather(dst []byte, segs [][]byte) int {
+	n := 0
+	for _, s := range segs {
+		if n == len(dst) {
+			break
+		}
+		n += copy(dst[n:], s)
+	}
+	return n
+}
+
+// next waits for the next whole packet. It returns its segments (views into
+// shared memory, valid until the slot is released), its length and the
+// session it came from. Called with rxMu held; it drops the lock only while
+// the link is down.
+func (h *Handle) next() ([][]byte, int, *session, error) {
+	st := &h.rxState
+	var dl time.Time
+	if h.cfg.ReadTimeout > 0 {
+		dl = time.Now().Add(h.cfg.ReadTimeout)
+	}
+	spins := 0
+	for {
+		if h.closed.Load() {
+			return nil, 0, nil, io.EOF
+		}
+		if len(st.deferred) > 0 {
+			st.unmapDeferred()
+		}
+		if st.downReason != "" {
+			err := &linkDownError{reason: st.downReason}
+			st.downReason = ""
+			return nil, 0, nil, err
+		}
+		s := h.sess.Load()
+		if s == nil || s.down.Load() {
+			if err := h.waitLink(dl); err != nil {
+				return nil, 0, nil, err
+			}
+			continue
+		}
+		if st.held != nil {
+			if st.held == s {
+				s.rx.Release()
+			}
+			st.held = nil
+		}
+		st.last = s
+		segs, n, err := s.rx.Next(st.segs[:0])
+		if bad := s.rx.Stats().BadDescriptors; bad != 0 {
+			h.stats.badDescs.Store(s.rxBadBase + bad)
+		}
+		if err == nil {
+			st.segs = segs[:0]
+			return segs, n, s, nil
+		}
+		if !errors.Is(err, ring.ErrNoPacket) {
+			// The peer's index is impossible: the ring cannot be trusted.
+			s.fail(fmt.Sprintf("Corrupt ring: %v", err), true)
+			continue
+		}
+		if spins < pollSpins {
+			spins++
+			runtime.Gosched()
+			continue
+		}
+		// Nothing for a while: ask the peer for an interrupt, look once
+		// more (it may have published before it saw our request), sleep.
+		s.rx.SetInterrupt(true)
+		segs, n, err = s.rx.Next(st.segs[:0])
+		if err == nil {
+			s.rx.SetInterrupt(false)
+			st.segs = segs[:0]
+			return segs, n, s, nil
+		}
+		slice := sleepSlice
+		if !dl.IsZero() {
+			left := time.Until(dl)
+			if left <= 0 {
+				s.rx.SetInterrupt(false)
+				return nil, 0, nil, ErrTimeout
+			}
+			slice = min(slice, left)
+		}
+		werr := s.rxEvent.Wait(slice)
+		s.rx.SetInterrupt(false)
+		if werr == nil {
+			spins = 0
+		}
+		if !dl.IsZero() && !time.Now().Before(dl) {
+			// One last look: the packet may have come with the deadline.
+			if segs, n, err = s.rx.Next(st.segs[:0]); err == nil {
+				st.segs = segs[:0]
+				return segs, n, s, nil
+			}
+			return nil, 0, nil, ErrTimeout
+		}
+	}
+}
+
+// waitLink waits, with rxMu released, for the link state to change, the
+// Handle to close or the deadline.
+func (h *Handle) waitLink(dl time.Time) error {
+	ch := h.stateChan()
+	if s := h.sess.Load(); s != nil && !s.down.Load() {
+		return nil
+	}
+	var timeout <-chan time.Time
+	if !dl.IsZero() {
+		left := time.Until(dl)
+		if left <= 0 {
+			return ErrTimeout
+		}
+		t := time.NewTimer(left)
+		defer t.Stop()
+		timeout = t.C
+	}
+	h.rxMu.Unlock()
+	defer h.rxMu.Lock()
+	select {
+	case <-ch:
+	case <-h.done:
+	case <-timeout:
+		return ErrTimeout
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package memifpcap
+
+import (
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/memifpcap/memifpcap/control"
+	"github.com/memifpcap/memifpcap/ring"
+)
+
+// A process has one listener per socket address, shared by every server
+// Handle on it; INIT's id picks the Handle (DPDK, VPP and libmemif do the
+// same).
+var servers = struct {
+	sync.Mutex
+	m map[string]*sharedServer
+}{m: map[string]*sharedServer{}}
+
+type sharedServer struct {
+	key  string
+	srv  *control.Server
+	refs int
+}
+
+func acquireServer(c *config) (*sharedServer, error) {
+	servers.Lock()
+	defer servers.Unlock()
+	key := c.addr.String()
+	if ss := servers.m[key]; ss != nil {
+		ss.refs++
+		return ss, nil
+	}
+	l, err := control.Listen(c.addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := control.NewServer(l, control.ServerConfig{
+		Name:        c.Name,
+		StepTimeout: c.HandshakeTimeout,
+	})
+	ss := &sharedServer{key: key, srv: srv, refs: 1}
+	servers.m[key] = ss
+	return ss, nil
+}
+
+func releaseServer(ss *sharedServer) {
+	servers.Lock()
+	ss.refs--
+	last := ss.refs == 0
+	if last {
+		delete(servers.m, ss.key)
+	}
+	servers.Unlock()
+	if last {
+		ss.srv.Close()
+	}
+}
+
+func (h *Handle) openServer() error {
+	ss, err := acquireServer(h.cfg)
+	if err != nil {
+		return err
+	}
+	if err := ss.srv.Register(h.cfg.ID, (*serverIface)(h)); err != nil {
+		releaseServer(ss)
+		return fmt.Errorf("memif: server %s id %d: %w", h.cfg.addr, h.cfg.ID, err)
+	}
+	h.stateMu.Lock()
+	h.server = ss
+	h.stateMu.Unlock()
+	return nil
+}
+
+// serverIface is a server Handle as the control.Server sees it.
+type serverIface Handle
+
+func reject(reason string) error { return &control.RejectError{Reason: reason} }
+
+// Admit checks an INIT addressed to this Handle, with DPDK's reasons.
+func (i *serverIface) Admit(init control.Init) (control.Limits, error) {
+	h := (*Handle)(i)
+	switch {
+	case h.closed.Load():
+		return control.Limits{}, reject("ID not found")
+	case h.sess.Load() != nil:
+		return control.Limits{}, reject("Already connected")
+	case init.Mode != h.cfg.Mode && h.cfg.Mode == ModeEthernet:
+		return control.Limits{}, reject("Only ethernet mode supported")
+	case init.Mode != h.cfg.Mode:
+		return control.Limits{}, reject("Mode mismatch")
+	case h.cfg.Secret != "" && init.Secret == "":
+		return control.Limits{}, reject("Secret required")
+	case h.cfg.Secret != "" && init.Secret != h.cfg.Secret:
+		return control.Limits{}, reject("Incorrect secret")
+	}
+	// One queue pair. Regions: any layout, up to memif's 256.
+	return control.Limits{C2SRings: 1, S2CRings: 1, Regions: 256}, nil
+}
+
+// Connect maps what the client offered and brings the link up. The
+// client's layout is not assumed: each ring is where ADD_RING says and each
+// descriptor is checked against the regions it names.
+func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *control.Offer, peerIfName string) (string, error) {
+	h := (*Handle)(i)
+	s := newSession(h, conn)
+	ok := false
+	defer func() {
+		if !ok {
+			s.release()
+		}
+	}()
+	// control closes the offered fds if we refuse, so work on duplicates
+	// and close the originals only once we own them.
+	mem := make([][]byte, len(offer.Regions))
+	for n, ro := range offer.Regions {
+		fd, err := dupFD(ro.FD)
+		if err != nil {
+			return "", reject("Device error")
+		}
+		r, err := ring.MapRegion(fd, ro.Size, !h.cfg.AllowUnsealedRegions)
+		if err != nil {
+			return "", reject(truncReason(fmt.Sprintf("Failed to map region %d: %v", n, err)))
+		}
+		s.regions = append(s.regions, r)
+		mem[n] = r.Data
+	}
+	for _, ro := range offer.Rings {
+		m := ro.Msg
+		if int(m.Region) >= len(mem) {
+			return "", reject("Invalid region index")
+		}
+		region := mem[m.Region]
+		if uint64(m.Offset)+uint64(ring.RingBytes(h.cfg.CacheLine, m.Log2RingSize)) > uint64(len(region)) {
+			return "", reject(fmt.Sprintf("Ring %d outside region %d", m.Index, m.Region))
+		}
+		r, err := ring.NewRing(region[m.Offset:], h.cfg.CacheLine, m.Log2RingSize)
+		if err != nil {
+			return "", reject(truncReason(fmt.Sprintf("Bad ring %d: %v", m.Index, err)))
+		}
+		if r.Cookie() != ring.Cookie {
+			return "", reject("Wrong ring")
+		}
+		fd, err := dupFD(ro.FD)
+		if err != nil {
+			return "", reject("Device error")
+		}
+		ev, err := ring.EventFDFrom(fd)
+		if err != nil {
+			return "", reject("Missing interrupt fd")
+		}
+		s.events = append(s.events, ev)
+		if m.Index != 0 {
+			continue
+		}
+		rc := ring.Config{Role: ring.Server, Regions: mem}
+		if m.Flags&control.RingFlagC2S != 0 {
+			if s.rx, err = ring.NewRx(r, rc); err != nil {
+				return "", reject("Device error")
+			}
+			s.rxEvent = ev
+		} else {
+			if s.tx, err = ring.NewTx(r, rc); err != nil {
+				return "", reject("Device error")
+			}
+			s.txEvent = ev
+		}
+	}
+	if s.rx == nil || s.tx == nil {
+		return "", reject("Invalid ring index")
+	}
+	s.rx.Reset()
+	s.tx.Reset()
+	s.rx.SetInterrupt(false)
+	if reason := s.start(); reason != "" {
+		return "", reject(reason)
+	}
+	ok = true
+	for _, ro := range offer.Regions {
+		closeFD(ro.FD)
+	}
+	for _, ro := range offer.Rings {
+		closeFD(ro.FD)
+	}
+	return h.cfg.IfName, nil
+}
+
+// truncReason fits a reason into DISCONNECT's 96-byte string.
+func truncReason(s string) string {
+	if len(s) > control.ReasonSize-1 {
+		return s[:control.ReasonSize-1]
+	}
+	return s
+}
+
+func dupFD(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
+
+func closeFD(fd int) { _ = unix.Close(fd) }

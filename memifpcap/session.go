@@ -1,0 +1,166 @@
+package memifpcap
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/memifpcap/memifpcap/control"
+	"github.com/memifpcap/memifpcap/ring"
+)
+
+// noDeadline makes a control read wait as long as the channel is open.
+var noDeadline time.Time
+
+// session is one connected link: the control channel, the mapped regions,
+// the rings and their eventfds. It lives from CONNECT(ED) until either side
+// disconnects; a reconnect makes a new one.
+//
+// Only the monitor goroutine tears a session down. Everyone else asks for it
+// with fail, which closes the control channel under the monitor's feet.
+type session struct {
+	h    *Handle
+	conn *control.Conn
+
+	regions []*ring.Region
+	events  []*ring.EventFD
+
+	rx      *ring.Rx      // queue 0 of the direction we receive
+	rxEvent *ring.EventFD // its interrupt: the peer signals it, we wait on it
+	tx      *ring.Tx      // queue 0 of the direction we send
+	txEvent *ring.EventFD
+
+	down     atomic.Bool // set first thing at teardown; readers and writers check it
+	failOnce sync.Once
+	reason   string        // why it went down; written before conn is closed
+	torn     chan struct{} // closed when teardown is complete
+
+	// rxBadBase is the handle's bad-descriptor count when this session
+	// started, so the counter stays cumulative across sessions.
+	rxBadBase uint64
+}
+
+func newSession(h *Handle, conn *control.Conn) *session {
+	return &session{h: h, conn: conn, torn: make(chan struct{}), rxBadBase: h.stats.badDescs.Load()}
+}
+
+// fail asks for the session to end. sendDisconnect sends the reason to the
+// peer first, as DPDK and VPP do.
+func (s *session) fail(reason string, sendDisconnect bool) {
+	s.failOnce.Do(func() {
+		s.reason = reason
+		if sendDisconnect {
+			_ = s.conn.Send(control.Disconnect{Reason: reason}, -1)
+		}
+		s.down.Store(true)
+		// Wake a reader blocked on the interrupt; it sees down and leaves.
+		_ = s.rxEvent.Signal()
+		s.conn.Close()
+	})
+}
+
+// start makes s the Handle's current session and starts its monitor. It
+// refuses, returning the reason to send the peer, when the Handle is closed
+// or another session is live.
+func (s *session) start() string {
+	h := s.h
+	h.stateMu.Lock()
+	if h.closed.Load() {
+		h.stateMu.Unlock()
+		return "Device closed"
+	}
+	if h.sess.Load() != nil {
+		h.stateMu.Unlock()
+		return "Already connected"
+	}
+	h.sess.Store(s)
+	h.loops.Add(1)
+	h.stateMu.Unlock()
+	h.stats.connects.Add(1)
+	h.stateChanged()
+	go func() {
+		defer h.loops.Done()
+		s.monitor()
+	}()
+	return ""
+}
+
+// abandon ends a session that completed its handshake but never started.
+func (s *session) abandon(reason string) {
+	_ = s.conn.Send(control.Disconnect{Reason: reason}, -1)
+	s.conn.Close()
+	s.release()
+}
+
+// monitor reads the control channel after the handshake. The only message a
+// peer may send now is DISCONNECT; EOF means it left without one (DPDK
+// does that on quit).
+func (s *session) monitor() {
+	reason := ""
+	for {
+		m, fd, err := s.conn.Recv(noDeadline)
+		if fd >= 0 {
+			closeFD(fd)
+		}
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				reason = "peer closed the control channel"
+			default:
+				reason = fmt.Sprintf("control channel: %v", err)
+			}
+			break
+		}
+		if d, ok := m.(control.Disconnect); ok {
+			reason = fmt.Sprintf("peer disconnected: %s", d.Reason)
+			break
+		}
+		s.fail("Unexpected message", true)
+		reason = fmt.Sprintf("peer sent %v after the handshake", m.Type())
+		break
+	}
+	s.fail(reason, false)
+	s.teardown()
+}
+
+// teardown unmaps and closes everything. It waits for the reader and the
+// writer to leave the rings: both check down under their lock, and the
+// reader was woken by fail's signal.
+func (s *session) teardown() {
+	h := s.h
+	h.rxMu.Lock()
+	h.txMu.Lock()
+	if h.sess.Load() == s {
+		h.sess.Store(nil)
+	}
+	unmap := h.rxState.sessionEnded(s)
+	for _, e := range s.events {
+		e.Close()
+	}
+	if unmap {
+		for _, r := range s.regions {
+			r.Close()
+		}
+	}
+	h.txMu.Unlock()
+	h.rxMu.Unlock()
+	h.stats.disconnects.Add(1)
+	close(s.torn)
+	h.stateChanged()
+	if h.cfg.Role == RoleClient && !h.closed.Load() {
+		h.scheduleReconnect()
+	}
+}
+
+// release frees what a session that never started holds.
+func (s *session) release() {
+	for _, e := range s.events {
+		e.Close()
+	}
+	for _, r := range s.regions {
+		r.Close()
+	}
+}
