@@ -114,6 +114,7 @@ func (s *session) planClient(hello control.Hello) (*control.Offer, error) {
 				return nil, err
 			}
 			s.txEvent = ev
+			s.txRing = r
 		} else {
 			if s.rx, err = ring.NewRx(r, rc); err != nil {
 				return nil, err
@@ -121,6 +122,7 @@ func (s *session) planClient(hello control.Hello) (*control.Offer, error) {
 			// We poll first; the reader unmasks before it sleeps.
 			s.rx.SetInterrupt(false)
 			s.rxEvent = ev
+			s.rxRing = r
 		}
 		offer.Rings = append(offer.Rings, control.RingOffer{Msg: msg, FD: ev.FD()})
 	}

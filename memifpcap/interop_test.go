@@ -26,6 +26,9 @@ func startPeer(t *testing.T, cfg testpmd.Config) *testpmd.Peer {
 	t.Helper()
 	testpmd.Require(t)
 	cfg.Log = testLogWriter{t}
+	// testpmd's "start" drains and drops what its receive queues hold
+	// (and what arrives while it does); we send right after it.
+	cfg.ExtraApp = append(cfg.ExtraApp, "--no-flush-rx")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	p, err := testpmd.Start(ctx, cfg)

@@ -160,11 +160,13 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 				return "", reject("Device error")
 			}
 			s.rxEvent = ev
+			s.rxRing = r
 		} else {
 			if s.tx, err = ring.NewTx(r, rc); err != nil {
 				return "", reject("Device error")
 			}
 			s.txEvent = ev
+			s.txRing = r
 		}
 	}
 	if s.rx == nil || s.tx == nil {

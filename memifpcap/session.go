@@ -28,6 +28,8 @@ type session struct {
 	regions []*ring.Region
 	events  []*ring.EventFD
 
+	rxRing  *ring.Ring
+	txRing  *ring.Ring
 	rx      *ring.Rx      // queue 0 of the direction we receive
 	rxEvent *ring.EventFD // its interrupt: the peer signals it, we wait on it
 	tx      *ring.Tx      // queue 0 of the direction we send
