@@ -187,6 +187,7 @@ type Stats struct {
 	Packets        uint64 // frames delivered by reads
 	Bytes          uint64 // their full lengths
 	Truncated      uint64 // frames longer than SnapLen, delivered truncated
+	Filtered       uint64 // frames the BPF filter (SetBPF) rejected
 	BadDescriptors uint64 // descriptors from the peer that failed a bounds check, skipped
 	TxPackets      uint64 // frames written
 	TxBytes        uint64
@@ -198,6 +199,7 @@ type Stats struct {
 
 type counters struct {
 	packets, bytes, truncated, badDescs   atomic.Uint64
+	filtered                              atomic.Uint64
 	txPackets, txBytes, txFull, txDropped atomic.Uint64
 	connects, disconnects                 atomic.Uint64
 }
@@ -209,6 +211,7 @@ func (h *Handle) Stats() Stats {
 		Packets:        c.packets.Load(),
 		Bytes:          c.bytes.Load(),
 		Truncated:      c.truncated.Load(),
+		Filtered:       c.filtered.Load(),
 		BadDescriptors: c.badDescs.Load(),
 		TxPackets:      c.txPackets.Load(),
 		TxBytes:        c.txBytes.Load(),

@@ -18,6 +18,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/bpf"
 
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
@@ -455,4 +456,44 @@ func TestStaleSocketFileReplaced(t *testing.T) {
 	_, err = memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: file})
 	require.Error(t, err, "a regular file in the way")
 	assert.Contains(t, err.Error(), "not a socket")
+}
+
+func TestSetBPF(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock, ReadTimeout: 200 * time.Millisecond}, memifpcap.Config{Socket: sock})
+	// Keep frames whose sequence number (bytes 0..3 of frame()) is even,
+	// and only their first 100 bytes.
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 0, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 1, SkipTrue: 1},
+		bpf.RetConstant{Val: 100},
+		bpf.RetConstant{Val: 0},
+	})
+	require.NoError(t, err)
+	require.NoError(t, srv.SetBPF(prog))
+	for i := 0; i < 10; i++ {
+		require.NoError(t, cli.WritePacketData(frame(i, frameLen(i*11))))
+	}
+	for i := 0; i < 10; i += 2 {
+		data, ci, err := srv.ReadPacketData()
+		require.NoError(t, err)
+		want := frame(i, frameLen(i*11))
+		require.Equal(t, want[:min(100, len(want))], data, "frame %d", i)
+		require.Equal(t, len(want), ci.Length)
+	}
+	_, _, err = srv.ReadPacketData()
+	require.ErrorIs(t, err, memifpcap.ErrTimeout)
+	st := srv.Stats()
+	require.Equal(t, uint64(5), st.Packets)
+	require.Equal(t, uint64(5), st.Filtered)
+
+	require.NoError(t, srv.SetBPF(nil))
+	require.NoError(t, cli.WritePacketData(frame(1, 3000)))
+	data, _, err := srv.ZeroCopyReadPacketData()
+	require.NoError(t, err)
+	require.Equal(t, frame(1, 3000), data)
+
+	// An instruction the pure-Go VM cannot run is refused up front.
+	err = srv.SetBPF([]bpf.RawInstruction{{Op: 0xffff}})
+	require.Error(t, err)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
+	"golang.org/x/net/bpf"
+
 	"github.com/memifpcap/memifpcap/ring"
 )
 
@@ -34,6 +36,10 @@ type rxState struct {
 	// the next read reports ErrLinkDown once.
 	last       *session
 	downReason string
+	// filter is the BPF program set by SetBPF, or nil; keep is how many
+	// bytes of the current packet it accepted.
+	filter *bpf.VM
+	keep   int
 	// deferred are regions of a torn-down session that a zero-copy slice
 	// still points into; they are unmapped on the next read or Close.
 	deferred []*ring.Region
@@ -75,7 +81,7 @@ func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
-	data := make([]byte, min(n, h.rxState.snapLen))
+	data := make([]byte, min(n, h.rxState.snapLen, h.rxState.keep))
 	gather(data, segs)
 	s.rx.Release()
 	return data, h.captured(len(data), n), nil
@@ -91,7 +97,7 @@ func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 	if err != nil {
 		return gopacket.CaptureInfo{}, err
 	}
-	c := gather(b[:min(len(b), n, h.rxState.snapLen)], segs)
+	c := gather(b[:min(len(b), n, h.rxState.snapLen, h.rxState.keep)], segs)
 	s.rx.Release()
 	return h.captured(c, n), nil
 }
@@ -113,15 +119,16 @@ func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) 
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
+	st := &h.rxState
+	capLen := min(n, st.snapLen, st.keep)
 	var data []byte
 	if len(segs) == 1 {
-		data = segs[0][:min(n, h.rxState.snapLen)]
+		data = segs[0][:capLen]
 	} else {
-		st := &h.rxState
 		if st.scratch == nil {
 			st.scratch = make([]byte, st.snapLen)
 		}
-		data = st.scratch[:gather(st.scratch[:min(n, st.snapLen)], segs)]
+		data = st.scratch[:gather(st.scratch[:capLen], segs)]
 	}
 	h.rxState.held = s
 	return data, h.captured(len(data), n), nil
@@ -187,13 +194,13 @@ func (h *Handle) next() ([][]byte, int, *session, error) {
 			st.held = nil
 		}
 		st.last = s
-		segs, n, err := s.rx.Next(st.segs[:0])
-		if bad := s.rx.Stats().BadDescriptors; bad != 0 {
-			h.stats.badDescs.Store(s.rxBadBase + bad)
-		}
+		segs, n, err := h.take(s)
 		if err == nil {
-			st.segs = segs[:0]
 			return segs, n, s, nil
+		}
+		if err == errFiltered {
+			spins = 0
+			continue
 		}
 		if !errors.Is(err, ring.ErrNoPacket) {
 			// The peer's index is impossible: the ring cannot be trusted.
@@ -208,11 +215,14 @@ func (h *Handle) next() ([][]byte, int, *session, error) {
 		// Nothing for a while: ask the peer for an interrupt, look once
 		// more (it may have published before it saw our request), sleep.
 		s.rx.SetInterrupt(true)
-		segs, n, err = s.rx.Next(st.segs[:0])
-		if err == nil {
+		segs, n, err = h.take(s)
+		if err == nil || err == errFiltered {
 			s.rx.SetInterrupt(false)
-			st.segs = segs[:0]
-			return segs, n, s, nil
+			if err == nil {
+				return segs, n, s, nil
+			}
+			spins = 0
+			continue
 		}
 		slice := sleepSlice
 		if !dl.IsZero() {
@@ -230,13 +240,44 @@ func (h *Handle) next() ([][]byte, int, *session, error) {
 		}
 		if !dl.IsZero() && !time.Now().Before(dl) {
 			// One last look: the packet may have come with the deadline.
-			if segs, n, err = s.rx.Next(st.segs[:0]); err == nil {
-				st.segs = segs[:0]
+			if segs, n, err = h.take(s); err == nil {
 				return segs, n, s, nil
 			}
 			return nil, 0, nil, ErrTimeout
 		}
 	}
+}
+
+// errFiltered says take released a packet the BPF filter rejected.
+var errFiltered = errors.New("filtered")
+
+// take reads the next packet from s's ring and runs the filter on it.
+func (h *Handle) take(s *session) ([][]byte, int, error) {
+	st := &h.rxState
+	segs, n, err := s.rx.Next(st.segs[:0])
+	if bad := s.rx.Stats().BadDescriptors; bad != 0 {
+		h.stats.badDescs.Store(s.rxBadBase + bad)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	st.segs = segs[:0]
+	if !st.accept(segs, n) {
+		s.rx.Release()
+		bump(&h.stats.filtered, 1)
+		return nil, 0, errFiltered
+	}
+	return segs, n, nil
+}
+
+// accept runs the BPF filter, if any, and sets keep.
+func (st *rxState) accept(segs [][]byte, n int) bool {
+	st.keep = n
+	if st.filter == nil {
+		return true
+	}
+	st.keep = st.filtered(segs, n)
+	return st.keep > 0
 }
 
 // waitLink waits, with rxMu released, for the link state to change, the

@@ -1,0 +1,50 @@
+package memifflag
+
+import (
+	"flag"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/memifpcap/memifpcap/memifpcap"
+)
+
+func parse(t *testing.T, args ...string) (*memifpcap.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := Register(fs)
+	require.NoError(t, fs.Parse(args))
+	return f.Config()
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := parse(t)
+	require.NoError(t, err)
+	require.Equal(t, &memifpcap.Config{
+		Role: memifpcap.RoleClient, Socket: "/run/vpp/memif.sock", Mode: memifpcap.ModeEthernet,
+		RingSize: 1024, BufferSize: 2048,
+	}, c)
+}
+
+func TestAllFlags(t *testing.T) {
+	c, err := parse(t, "-socket", "@x", "-id", "7", "-role", "server", "-secret", "s",
+		"-mode", "ip", "-ring-size", "256", "-buffer-size", "9216")
+	require.NoError(t, err)
+	require.Equal(t, &memifpcap.Config{
+		Role: memifpcap.RoleServer, Socket: "@x", ID: 7, Secret: "s", Mode: memifpcap.ModeIP,
+		RingSize: 256, BufferSize: 9216,
+	}, c)
+}
+
+func TestBadFlags(t *testing.T) {
+	for args, want := range map[string][]string{
+		"-role: memif: unknown role \"boss\" (want client or server)":         {"-role", "boss"},
+		"-mode: memif: unknown mode \"tap\" (want ethernet, ip or punt-inject)": {"-mode", "tap"},
+		"-id 4294967296: memif interface ids are 32-bit":                        {"-id", "4294967296"},
+	} {
+		_, err := parse(t, want...)
+		require.EqualError(t, err, args)
+	}
+}
