@@ -125,6 +125,9 @@ func TestInteropClientToTestpmdServer(t *testing.T) {
 	require.NoError(t, p.StartForwarding())
 	echo(t, h, []int{64, 1500}, 1000)
 
+	// DPDK counts a transmitted burst after publishing it: stop its
+	// forwarding core first so the counters are final.
+	require.NoError(t, p.StopForwarding())
 	st, err := p.Stats(waitCtx(t, 10*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2000), st.RxPackets)
@@ -147,6 +150,9 @@ func TestInteropTestpmdClientToServer(t *testing.T) {
 	require.NoError(t, p.StartForwarding())
 	echo(t, h, []int{64, 1500}, 1000)
 
+	// DPDK counts a transmitted burst after publishing it: stop its
+	// forwarding core first so the counters are final.
+	require.NoError(t, p.StopForwarding())
 	st, err := p.Stats(waitCtx(t, 10*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2000), st.RxPackets)
