@@ -40,7 +40,7 @@ func TestAllFlags(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	for args, want := range map[string][]string{
-		"-role: memif: unknown role \"boss\" (want client or server)":         {"-role", "boss"},
+		"-role: memif: unknown role \"boss\" (want client or server)":           {"-role", "boss"},
 		"-mode: memif: unknown mode \"tap\" (want ethernet, ip or punt-inject)": {"-mode", "tap"},
 		"-id 4294967296: memif interface ids are 32-bit":                        {"-id", "4294967296"},
 	} {
