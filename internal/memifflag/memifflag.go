@@ -51,6 +51,15 @@ func (f *Flags) Config() (*memifpcap.Config, error) {
 	if f.Socket == "" {
 		return nil, fmt.Errorf("-socket: empty")
 	}
+	if n := f.RingSize; n < 2 || n > 16384 || n&(n-1) != 0 {
+		return nil, fmt.Errorf("-ring-size %d: want a power of two from 2 to 16384", n)
+	}
+	if n := f.BufferSize; n < 1 || n > 65535 {
+		return nil, fmt.Errorf("-buffer-size %d: want 1 to 65535 bytes", n)
+	}
+	if len(f.Secret) > 23 {
+		return nil, fmt.Errorf("-secret: %d bytes; memif peers use at most 23", len(f.Secret))
+	}
 	return &memifpcap.Config{
 		Role:       role,
 		Socket:     f.Socket,

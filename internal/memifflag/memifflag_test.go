@@ -43,6 +43,10 @@ func TestBadFlags(t *testing.T) {
 		"-role: memif: unknown role \"boss\" (want client or server)":           {"-role", "boss"},
 		"-mode: memif: unknown mode \"tap\" (want ethernet, ip or punt-inject)": {"-mode", "tap"},
 		"-id 4294967296: memif interface ids are 32-bit":                        {"-id", "4294967296"},
+		"-ring-size 1000: want a power of two from 2 to 16384":                  {"-ring-size", "1000"},
+		"-ring-size 32768: want a power of two from 2 to 16384":                 {"-ring-size", "32768"},
+		"-buffer-size 0: want 1 to 65535 bytes":                                 {"-buffer-size", "0"},
+		"-secret: 24 bytes; memif peers use at most 23":                         {"-secret", "012345678901234567890123"},
 	} {
 		_, err := parse(t, want...)
 		require.EqualError(t, err, args)

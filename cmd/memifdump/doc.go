@@ -1,0 +1,63 @@
+// Command memifdump is tcpdump for a memif link: it opens a memif interface
+// (as a client by default, or as a server) and writes every frame the peer
+// sends to a pcap or pcapng file, or prints one line per frame.
+//
+//	memifdump [flags]
+//
+// Connection (shared with memifinject): -socket PATH (default
+// /run/vpp/memif.sock; @name for an abstract socket), -id N, -role
+// client|server, -secret S, -mode ethernet|ip|punt-inject, -ring-size N,
+// -buffer-size N.
+//
+// Output, as tcpdump's options of the same letters:
+//
+//	-w FILE    write frames to FILE: pcap, or pcapng when FILE ends in .pcapng
+//	           or -F pcapng is given; "-" is standard output. Without -w,
+//	           one line per frame goes to standard output: local time,
+//	           length and a gopacket summary of the layers.
+//	-F FORMAT  pcap or pcapng (overrides the name's extension)
+//	-c N       stop after exactly N frames (exit 0)
+//	-s LEN     snapshot length (default and 0: 262144); longer frames are
+//	           cut, with the record's original length kept
+//	-U         flush the output after every frame
+//	-nano      nanosecond pcap timestamps (pcapng is always nanosecond);
+//	           --nano works too, as for every Go flag
+//	-C SIZE    before writing a frame, if the file is already larger than
+//	           SIZE, close it and open FILE1, FILE2, ... SIZE is in millions
+//	           of bytes, or KiB, MiB, GiB with a k, m or g suffix (tcpdump's
+//	           units)
+//	-W N       with -C: a ring of N files FILE0..FILE(N-1) (zero-padded),
+//	           overwritten in turn; with -G alone: stop after N files
+//	-G SECS    rotate every SECS seconds (checked when a frame arrives, as
+//	           tcpdump does). FILE may hold time fields, expanded in local
+//	           time when each file is opened: %Y %m %d %H %M %S %y %j %s %F
+//	           %T %%; without any, each file replaces the last
+//	-bpf FILE  a classic BPF filter in `tcpdump -ddd` text form (a count
+//	           line, then one "code jt jf k" line per instruction), run in
+//	           pure Go on each frame before it is written
+//
+// memifdump compiles no filter expressions: make the program with, for
+// example, `tcpdump -ddd -y EN10MB 'udp port 53' > dns.bpf` (use -y RAW for
+// -mode ip). Linux's BPF extensions (vlan_avail and friends) are refused.
+//
+// On standard error memifdump prints tcpdump's start line,
+//
+//	listening on memif /run/vpp/memif.sock id 0 (client), link-type EN10MB (Ethernet), snapshot length 262144 bytes
+//
+// a line when the link goes down and when it comes back (capture goes on:
+// a client reconnects, a server accepts the next client), and at exit
+//
+//	N packets captured   frames written (or printed)
+//	N packets received   frames taken off the memif ring: captured + filtered
+//	N packets dropped    descriptors from the peer that failed a bounds check
+//	N packets filtered   frames the -bpf program rejected (only if any)
+//
+// SIGUSR1 prints the same counts while running. SIGINT and SIGTERM stop the
+// capture: the file is flushed and complete. A pcapng file carries an
+// interface block naming the memif socket and id, and an interface
+// statistics block with the received and dropped counts when it is closed
+// (cumulative since the capture started, in every file of a rotation).
+//
+// Exit status: 0 on success, 1 on a runtime error (a write error such as a
+// full disk is one; nothing is dropped silently), 2 on bad usage.
+package main

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+	"golang.org/x/net/bpf"
+
+	"github.com/memifpcap/memifpcap/internal/memifflag"
+	"github.com/memifpcap/memifpcap/memifpcap"
+)
+
+const name = "memifdump"
+
+// options are the parsed and checked command line.
+type options struct {
+	cfg       *memifpcap.Config
+	write     string // -w, "" for text
+	ng        bool
+	count     uint64
+	snapLen   int
+	flushEach bool
+	nano      bool
+	sizeLimit int64
+	fileCount int
+	rotate    time.Duration
+	timed     bool // -w holds time fields
+	bpfFile   string
+	prog      []bpf.RawInstruction
+}
+
+func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// parseFlags parses and checks the command line, reading the -bpf program.
+// Every error it returns is bad usage (exit status 2) and names the flag;
+// -h returns flag.ErrHelp after printing the usage to stderr.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// The flag package's own messages lack our prefix: print them below.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	conn := memifflag.Register(fs)
+	write := fs.String("w", "", "write frames to `file` (pcap; pcapng if it ends in .pcapng or with -F pcapng); - is standard output")
+	format := fs.String("F", "", "file `format`: pcap or pcapng")
+	count := fs.Int64("c", 0, "stop after `count` frames (0: no limit)")
+	snapLen := fs.Int("s", memifpcap.DefaultSnapLen, "snapshot `length`: bytes kept of each frame (0: 262144)")
+	flushEach := fs.Bool("U", false, "flush the output after every frame")
+	nano := fs.Bool("nano", false, "nanosecond timestamps in pcap files and printed lines")
+	size := fs.String("C", "", "rotate when the file is larger than `size` (millions of bytes; k, m, g suffixes: KiB, MiB, GiB)")
+	fileCount := fs.Int("W", 0, "with -C a ring of `n` files; with -G stop after n files")
+	rotate := fs.Int("G", 0, "rotate every `seconds` (the -w name may hold %Y%m%d%H%M%S time fields)")
+	bpfFile := fs.String("bpf", "", "filter with the classic BPF program in `file` (tcpdump -ddd output)")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(fs, stderr)
+			return nil, err
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q: memifdump compiles no filter expressions; pass a tcpdump -ddd program with -bpf FILE", fs.Arg(0))
+	}
+	cfg, err := conn.Config()
+	if err != nil {
+		return nil, err
+	}
+	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile}
+
+	switch *format {
+	case "":
+		o.ng = strings.HasSuffix(*write, ".pcapng")
+	case "pcap":
+	case "pcapng":
+		o.ng = true
+	default:
+		return nil, usagef("-F %s: unknown format (want pcap or pcapng)", *format)
+	}
+	if *count < 0 {
+		return nil, usagef("-c %d: the count is negative", *count)
+	}
+	o.count = uint64(*count)
+	switch {
+	case *snapLen == 0:
+		o.snapLen = memifpcap.DefaultSnapLen
+	case *snapLen < 0 || *snapLen > memifpcap.DefaultSnapLen:
+		return nil, usagef("-s %d: the snapshot length must be from 1 to %d (0: %d)", *snapLen, memifpcap.DefaultSnapLen, memifpcap.DefaultSnapLen)
+	default:
+		o.snapLen = *snapLen
+	}
+	cfg.SnapLen = o.snapLen
+	if *size != "" {
+		if o.sizeLimit, err = parseFileSize(*size); err != nil {
+			return nil, usagef("-C: %v", err)
+		}
+	}
+	if *fileCount < 0 || (*fileCount == 0 && isSet(fs, "W")) {
+		return nil, usagef("-W %d: the file count must be positive", *fileCount)
+	}
+	o.fileCount = *fileCount
+	if *rotate < 0 {
+		return nil, usagef("-G %d: the interval is negative", *rotate)
+	}
+	o.rotate = time.Duration(*rotate) * time.Second
+	if o.fileCount > 0 && o.sizeLimit == 0 && o.rotate == 0 {
+		return nil, usagef("-W needs -C or -G")
+	}
+	if o.write == "" {
+		for _, f := range []string{"F", "C", "G"} {
+			if isSet(fs, f) {
+				return nil, usagef("-%s needs -w FILE", f)
+			}
+		}
+	}
+	if o.write == "-" && (o.sizeLimit > 0 || o.rotate > 0) {
+		return nil, usagef("-C and -G rotate files: they cannot write to standard output (-w -)")
+	}
+	if o.rotate > 0 {
+		if o.timed, err = checkTimeFormat(o.write); err != nil {
+			return nil, usagef("-w: %v", err)
+		}
+	}
+	if o.bpfFile != "" {
+		text, err := os.ReadFile(o.bpfFile)
+		if err != nil {
+			return nil, usagef("-bpf: %v", err)
+		}
+		if o.prog, err = parseBPF(string(text)); err != nil {
+			return nil, usagef("-bpf %s: %v", o.bpfFile, err)
+		}
+	}
+	return o, nil
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func printUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nCapture the frames of a memif link into a pcap or pcapng file, or print them.\n\nFlags:\n", name)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// run is memifdump with its arguments and standard streams; it returns the
+// exit status. Cancelling ctx (SIGINT, SIGTERM) ends the capture cleanly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stderr = &syncWriter{w: stderr}
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for the flags.\n", name, err, name)
+		return 2
+	}
+	d := &dump{o: o, stderr: stderr}
+	if err := d.run(ctx, stdout); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// dump is one capture.
+type dump struct {
+	o        *options
+	stderr   io.Writer
+	h        *memifpcap.Handle
+	captured atomic.Uint64
+}
+
+func (d *dump) run(ctx context.Context, stdout io.Writer) error {
+	o := d.o
+	h, err := memifpcap.Open(o.cfg)
+	if err != nil {
+		return err
+	}
+	d.h = h
+	defer h.Close()
+	if o.prog != nil {
+		if err := h.SetBPF(o.prog); err != nil {
+			return fmt.Errorf("-bpf %s: %w", o.bpfFile, err)
+		}
+	}
+	// Before the start line, which tells scripts that SIGUSR1 is safe.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	start := time.Now()
+	out, err := d.newSink(stdout, start)
+	if err != nil {
+		return err
+	}
+	if o.rotate > 0 && !o.timed && o.sizeLimit == 0 {
+		fmt.Fprintf(d.stderr, "%s: warning: -w %s has no time fields (such as %%H%%M%%S): each -G file replaces the last\n", name, o.write)
+	}
+	fmt.Fprintf(d.stderr, "listening on memif %s id %d (%s), link-type %s, snapshot length %d bytes\n",
+		o.cfg.Socket, o.cfg.ID, o.cfg.Role, linkTypeName(h.LinkType()), h.SnapLen())
+
+	// Helpers beside the capture loop, until it ends: one closes the Handle
+	// on SIGINT or SIGTERM (the blocked read then returns io.EOF), one says
+	// when the link is back, one prints the counts on SIGUSR1.
+	helpers, stopHelpers := context.WithCancel(context.Background())
+	defer stopHelpers()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			h.Close()
+		case <-helpers.Done():
+		}
+	})
+	downs := make(chan struct{}, 1)
+	wg.Go(func() { d.watchLink(helpers, downs) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-usr1:
+				d.printStats()
+			case <-helpers.Done():
+				return
+			}
+		}
+	})
+
+	err = d.loop(out, downs)
+	h.Close()
+	stopHelpers()
+	wg.Wait()
+	if cerr := out.close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, errFileLimit) {
+		fmt.Fprintf(d.stderr, "%s: maximum file limit reached: %d\n", name, o.fileCount)
+		err = nil
+	}
+	d.printStats()
+	return err
+}
+
+// loop moves frames from the ring to the sink until the Handle is closed,
+// -c is reached or writing fails.
+func (d *dump) loop(out sink, downs chan<- struct{}) error {
+	for {
+		data, ci, err := d.h.ZeroCopyReadPacketData()
+		switch {
+		case err == io.EOF:
+			return nil
+		case errors.Is(err, memifpcap.ErrLinkDown):
+			fmt.Fprintf(d.stderr, "%s: %s; waiting for the peer\n", name, strings.TrimPrefix(err.Error(), "memif: "))
+			select {
+			case downs <- struct{}{}:
+			default:
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("read: %w", err)
+		}
+		ci.InterfaceIndex = 0 // the pcapng interface block, not an OS index
+		if err := out.writePacket(ci, data); err != nil {
+			return err
+		}
+		n := d.captured.Load() + 1
+		d.captured.Store(n)
+		if n == d.o.count {
+			return nil
+		}
+	}
+}
+
+// watchLink reports when the link comes back after each loss the capture
+// loop saw, until ctx ends.
+func (d *dump) watchLink(ctx context.Context, downs <-chan struct{}) {
+	for {
+		select {
+		case <-downs:
+		case <-ctx.Done():
+			return
+		}
+		if d.h.WaitLinkUp(ctx) != nil {
+			return
+		}
+		fmt.Fprintf(d.stderr, "%s: link up again\n", name)
+	}
+}
+
+func (d *dump) newSink(stdout io.Writer, start time.Time) (sink, error) {
+	o, h := d.o, d.h
+	if o.write == "" {
+		return newTextSink(stdout, h.LinkType(), o.nano, o.flushEach || isTerminal(stdout)), nil
+	}
+	intf := pcapgo.NgInterface{
+		Name:                fmt.Sprintf("memif %s id %d", o.cfg.Socket, o.cfg.ID),
+		Description:         fmt.Sprintf("memif %s, %s mode, socket %s, interface id %d", o.cfg.Role, o.cfg.Mode, o.cfg.Socket, o.cfg.ID),
+		OS:                  runtime.GOOS,
+		LinkType:            h.LinkType(),
+		SnapLength:          uint32(h.SnapLen()),
+		TimestampResolution: 9,
+	}
+	if o.prog != nil {
+		intf.Comment = fmt.Sprintf("filtered by the classic BPF program in %s (%d instructions)", o.bpfFile, len(o.prog))
+	}
+	s := &fileSink{
+		pattern:   o.write,
+		stdout:    stdout,
+		ng:        o.ng,
+		nano:      o.nano,
+		flushEach: o.flushEach,
+		sizeLimit: o.sizeLimit,
+		fileCount: o.fileCount,
+		rotate:    o.rotate,
+		digits:    ringDigits(o.fileCount),
+		linkType:  h.LinkType(),
+		snapLen:   h.SnapLen(),
+		intf:      intf,
+		stats:     h.Stats,
+		start:     start,
+	}
+	if err := s.open(start); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// printStats prints tcpdump's closing counts, in memif's terms: received
+// is every frame taken off the ring, dropped the descriptors skipped as
+// bad, filtered (when there is a filter) what -bpf rejected.
+func (d *dump) printStats() {
+	st := d.h.Stats()
+	captured := d.captured.Load()
+	fmt.Fprintf(d.stderr, "%s captured\n%s received\n%s dropped\n",
+		packets(captured), packets(st.Packets+st.Filtered), packets(st.BadDescriptors))
+	if st.Filtered > 0 {
+		fmt.Fprintf(d.stderr, "%s filtered\n", packets(st.Filtered))
+	}
+}
+
+// packets counts as tcpdump does: "1 packet", "2 packets".
+func packets(n uint64) string {
+	if n == 1 {
+		return "1 packet"
+	}
+	return fmt.Sprintf("%d packets", n)
+}
+
+// linkTypeName names a link type as tcpdump's start line does, with
+// libpcap's pcap_datalink_val_to_name and _description.
+func linkTypeName(lt layers.LinkType) string {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return "EN10MB (Ethernet)"
+	case layers.LinkTypeRaw:
+		return "RAW (Raw IP)"
+	}
+	// libpcap has no name for the rest (punt/inject's LINKTYPE_USER0,
+	// 147): tcpdump prints the number.
+	return fmt.Sprintf("%d", int(lt))
+}
+
+// isTerminal reports whether w is a terminal, where tcpdump's lines appear
+// as they come.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// syncWriter serializes writes to stderr from the capture loop and the
+// goroutines that report the link and signals.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/memifpcap/memifpcap/memifpcap"
+)
+
+// A sink takes the captured frames: a capture file (fileSink) or lines of
+// text (textSink). data is only valid during the call: it points into the
+// memif ring.
+type sink interface {
+	writePacket(ci gopacket.CaptureInfo, data []byte) error
+	close() error
+}
+
+// errFileLimit ends a capture whose -G rotation made the -W files.
+var errFileLimit = errors.New("file limit reached")
+
+// outputBuffer is the size of the buffer between the writer and the file.
+const outputBuffer = 64 << 10
+
+// fileSink writes pcap or pcapng files and rotates them as tcpdump's -C, -W
+// and -G do.
+type fileSink struct {
+	pattern   string    // the -w argument
+	stdout    io.Writer // for -w -
+	ng        bool
+	nano      bool
+	flushEach bool          // -U
+	sizeLimit int64         // -C in bytes, 0: none
+	fileCount int           // -W, 0: none
+	rotate    time.Duration // -G, 0: none
+	digits    int           // width of ring numbers (tcpdump's WflagChars)
+
+	linkType layers.LinkType
+	snapLen  int
+	intf     pcapgo.NgInterface // the pcapng interface block of every file
+	stats    func() memifpcap.Stats
+	start    time.Time
+
+	name string   // the file being written
+	f    *os.File // nil for standard output
+	cw   countWriter
+	bw   *bufio.Writer
+	pw   *pcapgo.Writer
+	nw   *pcapgo.NgWriter
+
+	sizeCount int       // tcpdump's Cflag_count: number of the file in the -C sequence
+	timeCount int       // tcpdump's Gflag_count: -G rotations so far
+	opened    time.Time // when the current -G interval began
+}
+
+// countWriter counts the bytes that reach the file, and keeps the first
+// error, which pcapgo would otherwise flatten with %v.
+type countWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// open starts the first file. The -G interval starts now.
+func (s *fileSink) open(now time.Time) error {
+	s.bw = bufio.NewWriterSize(&s.cw, outputBuffer)
+	s.opened = now
+	width := 0
+	if s.sizeLimit > 0 {
+		width = s.digits
+	}
+	return s.openFile(fileName(s.pattern, s.rotate > 0, now, 0, width))
+}
+
+func (s *fileSink) openFile(name string) error {
+	s.name = name
+	s.cw = countWriter{w: s.stdout}
+	if name != "-" {
+		f, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		s.f, s.cw.w = f, f
+	}
+	s.bw.Reset(&s.cw)
+	if s.ng {
+		opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
+			Hardware:    runtime.GOARCH,
+			OS:          runtime.GOOS,
+			Application: "memifdump",
+		}}
+		// NgWriter wraps bw in a bufio.Writer of 4 KiB, and bufio returns
+		// bw itself for that, so there is a single buffer to flush.
+		nw, err := pcapgo.NewNgWriterInterface(s.bw, s.intf, opts)
+		if err != nil {
+			return s.writeError(err)
+		}
+		s.nw = nw
+	} else {
+		if s.nano {
+			s.pw = pcapgo.NewWriterNanos(s.bw)
+		} else {
+			s.pw = pcapgo.NewWriter(s.bw)
+		}
+		if err := s.pw.WriteFileHeader(uint32(s.snapLen), s.linkType); err != nil {
+			return s.writeError(err)
+		}
+	}
+	if s.flushEach {
+		if err := s.bw.Flush(); err != nil {
+			return s.writeError(err)
+		}
+	}
+	return nil
+}
+
+// closeFile ends the current file: the pcapng statistics block, the
+// buffer, the descriptor.
+func (s *fileSink) closeFile() error {
+	var err error
+	if s.nw != nil {
+		err = s.nw.WriteInterfaceStats(0, s.interfaceStats())
+	}
+	if err == nil {
+		err = s.bw.Flush()
+	}
+	if err != nil {
+		err = s.writeError(err)
+	}
+	if s.f != nil {
+		if cerr := s.f.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		s.f = nil
+	}
+	s.nw, s.pw = nil, nil
+	return err
+}
+
+func (s *fileSink) interfaceStats() pcapgo.NgInterfaceStatistics {
+	st := s.stats()
+	now := time.Now()
+	return pcapgo.NgInterfaceStatistics{
+		LastUpdate:      now,
+		StartTime:       s.start,
+		EndTime:         now,
+		PacketsReceived: st.Packets + st.Filtered,
+		PacketsDropped:  st.BadDescriptors,
+	}
+}
+
+// writeError names the file in a write error. An *os.PathError already
+// does; pcapgo's own errors hide it, so the first error the file returned
+// is preferred.
+func (s *fileSink) writeError(err error) error {
+	if s.cw.err != nil {
+		err = s.cw.err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	name := s.name
+	if name == "-" {
+		name = "standard output"
+	}
+	return fmt.Errorf("write %s: %w", name, err)
+}
+
+// size is how large the current file is, buffered bytes included, as
+// tcpdump's pcap_dump_ftell reports it.
+func (s *fileSink) size() int64 { return s.cw.n + int64(s.bw.Buffered()) }
+
+// writePacket rotates first, exactly where tcpdump's dump_packet_and_trunc
+// does: -G when the interval has passed (a frame's timestamp is the time it
+// was taken off the ring), then -C when the file is already over the size.
+func (s *fileSink) writePacket(ci gopacket.CaptureInfo, data []byte) error {
+	if s.rotate > 0 && ci.Timestamp.Sub(s.opened) >= s.rotate {
+		if err := s.rotateTime(ci.Timestamp); err != nil {
+			return err
+		}
+	}
+	if s.sizeLimit > 0 && s.size() > s.sizeLimit {
+		if err := s.rotateSize(ci.Timestamp); err != nil {
+			return err
+		}
+	}
+	var err error
+	if s.nw != nil {
+		err = s.nw.WritePacket(ci, data)
+	} else {
+		err = s.pw.WritePacket(ci, data)
+	}
+	if err == nil && s.flushEach {
+		err = s.bw.Flush()
+	}
+	if err != nil {
+		return s.writeError(err)
+	}
+	return nil
+}
+
+func (s *fileSink) rotateTime(now time.Time) error {
+	s.opened = now
+	s.timeCount++
+	if err := s.closeFile(); err != nil {
+		return err
+	}
+	if s.sizeLimit == 0 && s.fileCount > 0 && s.timeCount >= s.fileCount {
+		return errFileLimit
+	}
+	s.sizeCount = 0
+	width := 0
+	if s.sizeLimit > 0 {
+		width = s.digits
+	}
+	return s.openFile(fileName(s.pattern, true, now, 0, width))
+}
+
+func (s *fileSink) rotateSize(now time.Time) error {
+	if err := s.closeFile(); err != nil {
+		return err
+	}
+	s.sizeCount++
+	if s.fileCount > 0 && s.sizeCount >= s.fileCount {
+		s.sizeCount = 0
+	}
+	// The time fields keep the time the current -G interval began.
+	return s.openFile(fileName(s.pattern, s.rotate > 0, s.opened, s.sizeCount, s.digits))
+}
+
+func (s *fileSink) close() error {
+	if s.f == nil && s.nw == nil && s.pw == nil {
+		return nil // already closed by a failed rotation
+	}
+	return s.closeFile()
+}
