@@ -8,6 +8,15 @@
 //	defer h.Close()
 //	for p := range gopacket.NewPacketSource(h, h.LinkType()).Packets() { ... }
 //
+// NewPacketSource decodes every memif mode: LinkType answers from the mode
+// (see package layersglue, which this package imports so that the
+// punt/inject decoder is registered). Every read reports the queue and the
+// descriptor's metadata word in CaptureInfo.AncillaryData (AncillaryQueue,
+// AncillaryMetadata). Besides WritePacketData, which copies, a FrameWriter
+// lets gopacket.SerializeLayers build frames directly in the transmit
+// ring's shared memory, and publishes a batch of them with one ring index
+// update.
+//
 // The Handle's single receive and transmit rings are queue 0 of each
 // direction. Reads and writes may run concurrently with each other; several
 // concurrent readers (or writers) are serialized.
@@ -21,6 +30,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 )
 
 // The interfaces a Handle implements, checked at compile time.
@@ -49,7 +60,8 @@ type Handle struct {
 	rxMu    sync.Mutex // one reader at a time; see read.go
 	rxState rxState
 
-	txMu sync.Mutex // one writer at a time; see write.go
+	txMu    sync.Mutex // one writer at a time; see write.go
+	txState txState
 
 	stats counters
 }
@@ -89,18 +101,15 @@ func Open(cfg *Config) (*Handle, error) {
 	return h, nil
 }
 
-// LinkType is the gopacket link type of the frames on this interface:
-// Ethernet in ethernet mode, Raw (IPv4 or IPv6 by the version nibble) in ip
-// mode, and LINKTYPE_USER0 (147) in punt/inject mode, which carries opaque
-// frames that gopacket does not decode.
+// LinkType is the gopacket link type of the frames on this interface,
+// from its mode (the one both peers agreed on in INIT):
+// layers.LinkTypeEthernet in ethernet mode, layers.LinkTypeRaw (IPv4 or
+// IPv6 by the version nibble) in ip mode, and
+// layersglue.LinkTypeMemifPuntInject (LINKTYPE_USER0, 147) in punt/inject
+// mode, whose frames decode to one opaque layersglue.MemifPuntInject
+// layer. So gopacket.NewPacketSource(h, h.LinkType()) decodes every mode.
 func (h *Handle) LinkType() layers.LinkType {
-	switch h.cfg.Mode {
-	case ModeIP:
-		return layers.LinkTypeRaw
-	case ModePuntInject:
-		return layers.LinkType(147)
-	}
-	return layers.LinkTypeEthernet
+	return layersglue.LinkTypeForMode(h.cfg.Mode)
 }
 
 // SnapLen is the most bytes of one frame that reads return.
@@ -156,8 +165,9 @@ func (h *Handle) stateChanged() {
 // Close ends the link (sending DISCONNECT to the peer), stops listening or
 // reconnecting, unmaps the shared memory and wakes blocked readers and
 // writers. Every read after Close returns io.EOF, so a gopacket
-// PacketSource's channel closes. Slices returned by ZeroCopyReadPacketData
-// are invalid after Close. Close is idempotent.
+// PacketSource's channel closes. Slices returned by ZeroCopyReadPacketData,
+// and those a FrameWriter handed out, are invalid after Close. Close is
+// idempotent.
 func (h *Handle) Close() error {
 	h.closeMu.Lock()
 	defer h.closeMu.Unlock()
@@ -177,6 +187,9 @@ func (h *Handle) Close() error {
 	h.rxMu.Lock()
 	h.rxState.unmapDeferred()
 	h.rxMu.Unlock()
+	h.txMu.Lock()
+	h.txState.unmapDeferred()
+	h.txMu.Unlock()
 	h.stateChanged()
 	return nil
 }
@@ -189,10 +202,10 @@ type Stats struct {
 	Truncated      uint64 // frames longer than SnapLen, delivered truncated
 	Filtered       uint64 // frames the BPF filter (SetBPF) rejected
 	BadDescriptors uint64 // descriptors from the peer that failed a bounds check, skipped
-	TxPackets      uint64 // frames written
+	TxPackets      uint64 // frames written (published to the peer)
 	TxBytes        uint64
 	TxRingFull     uint64 // writes that found the ring full and waited
-	TxDropped      uint64 // writes that failed (timeout, link down, too large)
+	TxDropped      uint64 // frames not sent: writes that failed (timeout, link down, too large), frames a FrameWriter lost
 	Connects       uint64 // times the link came up
 	Disconnects    uint64 // times it went down
 }

@@ -40,40 +40,73 @@ type rxState struct {
 	// bytes of the current packet it accepted.
 	filter *bpf.VM
 	keep   int
-	// deferred are regions of a torn-down session that a zero-copy slice
-	// still points into; they are unmapped on the next read or Close.
-	deferred []*ring.Region
+	// deferred are torn-down sessions whose regions a zero-copy slice
+	// still points into; they are unpinned on the next read or Close.
+	deferred []*session
+
+	// ancillary is CaptureInfo.AncillaryData of the zero-copy reads, reused
+	// (see AncillaryQueue). queue and meta are its boxed values, kept so
+	// that a read boxes nothing unless the metadata word changed.
+	ancillary []any
+	queue     any
+	meta      any
+	metaWord  uint32
 }
 
 func (st *rxState) init(c *config) {
 	st.segs = make([][]byte, 0, 8)
 	st.snapLen = c.SnapLen
+	st.queue = AncillaryQueue{Queue: 0}
+	st.meta = AncillaryMetadata{Metadata: 0}
+	st.ancillary = make([]any, 2)
 }
 
 // sessionEnded is called by teardown with rxMu held, before the session's
-// memory goes away. It reports whether the regions may be unmapped now.
-func (st *rxState) sessionEnded(s *session) (unmapNow bool) {
+// memory goes away. It reports whether a zero-copy slice still points into
+// the session's regions: then the reader holds a pin on them, which it
+// drops on the next read or at Close.
+func (st *rxState) sessionEnded(s *session) (held bool) {
 	if st.last == s {
 		st.last = nil
 		st.downReason = s.reason
 	}
 	if st.held == s {
 		st.held = nil
-		st.deferred = append(st.deferred, s.regions...)
-		return false
+		st.deferred = append(st.deferred, s)
+		return true
 	}
-	return true
+	return false
 }
 
 func (st *rxState) unmapDeferred() {
-	for _, r := range st.deferred {
-		r.Close()
+	for i, s := range st.deferred {
+		s.unpin()
+		st.deferred[i] = nil
 	}
 	st.deferred = st.deferred[:0]
 }
 
+// metadata returns the boxed AncillaryMetadata for word w, boxing only
+// when w differs from the last one.
+func (st *rxState) metadata(w uint32) any {
+	if w != st.metaWord {
+		st.meta = AncillaryMetadata{Metadata: w}
+		st.metaWord = w
+	}
+	return st.meta
+}
+
+// reusedAncillary fills the reader's own AncillaryData slice for a frame
+// whose first descriptor carried metadata word w.
+func (st *rxState) reusedAncillary(w uint32) []any {
+	st.ancillary[0] = st.queue
+	st.ancillary[1] = st.metadata(w)
+	return st.ancillary
+}
+
 // ReadPacketData returns the next frame in memory the caller owns. It waits
-// as described for ZeroCopyReadPacketData.
+// as described for ZeroCopyReadPacketData. CaptureInfo.AncillaryData is a
+// new slice too: AncillaryQueue, then AncillaryMetadata.
 func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	h.rxMu.Lock()
 	defer h.rxMu.Unlock()
@@ -81,15 +114,21 @@ func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
-	data := make([]byte, min(n, h.rxState.snapLen, h.rxState.keep))
+	st := &h.rxState
+	data := make([]byte, min(n, st.snapLen, st.keep))
 	gather(data, segs)
+	meta := s.rx.Metadata()
 	s.rx.Release()
-	return data, h.captured(len(data), n), nil
+	ci := h.captured(len(data), n)
+	ci.AncillaryData = []any{st.queue, st.metadata(meta)}
+	return data, ci, nil
 }
 
 // ReadPacketDataTo copies the next frame into b and returns its
 // CaptureInfo; CaptureLength is how many bytes were copied, at most
-// len(b) and SnapLen.
+// len(b) and SnapLen. It does not allocate: CaptureInfo.AncillaryData is
+// the Handle's own slice, as for ZeroCopyReadPacketData, overwritten by
+// the next read.
 func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 	h.rxMu.Lock()
 	defer h.rxMu.Unlock()
@@ -97,9 +136,13 @@ func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 	if err != nil {
 		return gopacket.CaptureInfo{}, err
 	}
-	c := gather(b[:min(len(b), n, h.rxState.snapLen, h.rxState.keep)], segs)
+	st := &h.rxState
+	c := gather(b[:min(len(b), n, st.snapLen, st.keep)], segs)
+	meta := s.rx.Metadata()
 	s.rx.Release()
-	return h.captured(c, n), nil
+	ci := h.captured(c, n)
+	ci.AncillaryData = st.reusedAncillary(meta)
+	return ci, nil
 }
 
 // ZeroCopyReadPacketData returns the next frame without copying it: the
@@ -108,6 +151,10 @@ func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 // the next call to any read method or Close; do not write to it. A frame
 // that spans several descriptors (a chain) is gathered into a buffer the
 // Handle owns, without allocating.
+//
+// CaptureInfo.AncillaryData holds AncillaryQueue, then AncillaryMetadata.
+// Like the data, the slice belongs to the Handle and is overwritten by the
+// next read (pcapgo's readers do the same); copy it to keep it.
 //
 // A read waits for a frame: without a ReadTimeout until one arrives, the
 // link goes down (ErrLinkDown, once) or the Handle is closed (io.EOF, and
@@ -130,8 +177,10 @@ func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) 
 		}
 		data = st.scratch[:gather(st.scratch[:capLen], segs)]
 	}
-	h.rxState.held = s
-	return data, h.captured(len(data), n), nil
+	st.held = s
+	ci := h.captured(len(data), n)
+	ci.AncillaryData = st.reusedAncillary(s.rx.Metadata())
+	return data, ci, nil
 }
 
 // captured counts a delivered frame and makes its CaptureInfo.

@@ -43,6 +43,22 @@ type session struct {
 	// rxBadBase is the handle's bad-descriptor count when this session
 	// started, so the counter stays cumulative across sessions.
 	rxBadBase uint64
+
+	// pins counts, from teardown on, who still needs the regions mapped:
+	// teardown itself, plus the reader if a zero-copy slice points into
+	// them, plus a FrameWriter building a frame in one of their slots. The
+	// last unpin unmaps them.
+	pins atomic.Int32
+}
+
+// unpin drops one hold on the regions of a torn-down session and unmaps
+// them when it was the last.
+func (s *session) unpin() {
+	if s.pins.Add(-1) == 0 {
+		for _, r := range s.regions {
+			r.Close()
+		}
+	}
 }
 
 func newSession(h *Handle, conn *control.Conn) *session {
@@ -130,7 +146,9 @@ func (s *session) monitor() {
 
 // teardown unmaps and closes everything. It waits for the reader and the
 // writer to leave the rings: both check down under their lock, and the
-// reader was woken by fail's signal.
+// reader was woken by fail's signal. Regions that a zero-copy slice or a
+// FrameWriter's reserved slot still points into stay mapped until those let
+// go (see pins).
 func (s *session) teardown() {
 	h := s.h
 	h.rxMu.Lock()
@@ -138,15 +156,18 @@ func (s *session) teardown() {
 	if h.sess.Load() == s {
 		h.sess.Store(nil)
 	}
-	unmap := h.rxState.sessionEnded(s)
+	pins := int32(1)
+	if h.rxState.sessionEnded(s) {
+		pins++
+	}
+	if h.txState.sessionEnded(s) {
+		pins++
+	}
+	s.pins.Store(pins)
 	for _, e := range s.events {
 		e.Close()
 	}
-	if unmap {
-		for _, r := range s.regions {
-			r.Close()
-		}
-	}
+	s.unpin()
 	h.txMu.Unlock()
 	h.rxMu.Unlock()
 	h.stats.disconnects.Add(1)

@@ -94,6 +94,48 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	}
 }
 
+// Reserve+Commit+Publish, the zero-copy producer path, does not allocate
+// either, in both directions.
+func TestReserveCommitDoesNotAllocate(t *testing.T) {
+	for _, dir := range []Direction{C2S, S2C} {
+		t.Run(dir.String(), func(t *testing.T) {
+			w := newWorld(t, 4, 2048)
+			var tx *Tx
+			var rx *Rx
+			if dir == C2S {
+				tx, rx = w.clientTx(), w.serverRx(2048)
+			} else {
+				rx = w.clientRx()
+				rx.Reset()
+				tx = w.serverTx(0)
+			}
+			var dst [2][]byte
+			allocs := testing.AllocsPerRun(200, func() {
+				for i := 0; i < 4; i++ {
+					b, err := tx.Reserve()
+					if err != nil {
+						t.Fatal(err)
+					}
+					b[100] = byte(i)
+					if err := tx.Commit(100, 64); err != nil {
+						t.Fatal(err)
+					}
+				}
+				tx.Publish()
+				for i := 0; i < 4; i++ {
+					if segs, n, err := rx.Next(dst[:0]); err != nil || n != 64 || segs[0][0] != byte(i) {
+						t.Fatalf("Next %d: %d, %v", i, n, err)
+					}
+				}
+				rx.Release()
+			})
+			if allocs != 0 {
+				t.Errorf("Reserve+Commit+Publish+Next+Release: %v allocations per run, want 0", allocs)
+			}
+		})
+	}
+}
+
 // BenchmarkTxRx64 moves 64-byte frames through one ring, producer and
 // consumer in the same goroutine, publishing and releasing every 32 frames
 // as a burst-oriented caller would.

@@ -30,8 +30,8 @@
 // hostile input: indices, descriptors, offsets and lengths are read once,
 // bounds-checked in 64-bit arithmetic before a byte is touched, and a client
 // never follows the region/offset a server leaves in a descriptor. Per-packet
-// paths (Tx.Write, Tx.Publish, Rx.Next, Rx.Release, EventFD.Signal) do not
-// allocate.
+// paths (Tx.Write, Tx.Reserve, Tx.Commit, Tx.Publish, Rx.Next, Rx.Release,
+// EventFD.Signal) do not allocate.
 //
 // The package must never import gopacket or package control.
 package ring

@@ -21,8 +21,14 @@ var (
 	// could never be sent.
 	ErrFrameTooLarge = errors.New("memif ring: frame needs more descriptors than the ring has slots")
 
-	// ErrEmptyFrame is returned by Tx.Write for a zero-length frame.
+	// ErrEmptyFrame is returned by Tx.Write and Tx.Commit for a
+	// zero-length frame.
 	ErrEmptyFrame = errors.New("memif ring: empty frame")
+
+	// ErrBadCommit is returned (wrapped, with the numbers) by Tx.Commit
+	// without an outstanding reservation, or for data outside the reserved
+	// buffer.
+	ErrBadCommit = errors.New("memif ring: commit does not match a reserved buffer")
 )
 
 // DescriptorError reports a descriptor written by the peer that points

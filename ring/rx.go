@@ -48,6 +48,10 @@ type Rx struct {
 	// read.
 	peer uint16
 
+	// meta is the metadata word of the first descriptor of the packet
+	// Next returned last.
+	meta uint32
+
 	lastBad DescriptorError
 	stats   RxStats
 }
@@ -160,6 +164,7 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 		bad := ""
 		var badIdx uint16
 		var badDesc Desc
+		var first Desc
 		avail := x.peer - x.cursor
 		var used uint16
 		for {
@@ -182,6 +187,9 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 			}
 			idx := x.cursor + used
 			d := x.ring.Desc(idx) // read once; the peer may be rewriting it
+			if used == 0 {
+				first = d
+			}
 			used++
 			if bad == "" {
 				seg, reason := x.segment(idx, d)
@@ -209,6 +217,7 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 		x.stats.Packets++
 		x.stats.Bytes += total
 		x.stats.Descriptors += uint64(used)
+		x.meta = first.Metadata
 		return segs, int(total), nil
 	}
 }
@@ -273,6 +282,12 @@ func (x *Rx) SetInterrupt(want bool) {
 	}
 	x.ring.SetFlags(f)
 }
+
+// Metadata returns the metadata word of the first descriptor of the packet
+// Next returned last (0 before the first). memif defines no meaning for it
+// and every known peer leaves it 0; it is passed through for applications
+// that agree on one.
+func (x *Rx) Metadata() uint32 { return x.meta }
 
 // Stats returns the counters, cumulative since NewRx.
 func (x *Rx) Stats() RxStats { return x.stats }

@@ -40,7 +40,18 @@ type Tx struct {
 	// a burst of writes costs one atomic load.
 	peer uint16
 
-	segs  []txSeg // server: the buffers of the frame being written, validated once
+	segs []txSeg // server: the buffers of the frame being written, validated once
+
+	// reserved counts the slots Reserve handed out at cursor, cursor+1, ...
+	// that Commit has not filled yet. They are ours (within free) but
+	// nothing of them is visible to the peer.
+	reserved uint16
+	// rsv holds, for a server, the client-offered buffer of each reserved
+	// slot as validated by Reserve, indexed by slot (idx & mask): Commit
+	// uses exactly what was checked even if the client rewrote the
+	// descriptor since.
+	rsv []txSeg
+
 	stats TxStats
 }
 
@@ -61,6 +72,7 @@ func NewTx(r *Ring, cfg Config) (*Tx, error) {
 	}
 	if !t.client {
 		t.segs = make([]txSeg, r.Size())
+		t.rsv = make([]txSeg, r.Size())
 	}
 	t.Reset()
 	return t, nil
@@ -69,7 +81,9 @@ func NewTx(r *Ring, cfg Config) (*Tx, error) {
 // Reset resynchronises the private cursor with the ring, as DPDK and
 // libmemif do at connect: a client continues from head, a server from tail.
 // The peer's index is loaded (and checked) by the next Write or Free.
+// Outstanding reservations are dropped.
 func (t *Tx) Reset() {
+	t.reserved = 0
 	if t.client {
 		t.cursor = t.ring.Head()
 		t.published = t.cursor
@@ -117,8 +131,8 @@ func (t *Tx) loadPeer() error {
 }
 
 // Free loads the peer's index (one atomic load) and returns the number of
-// free slots. It returns 0 if the peer corrupted the ring; Write then reports
-// the *CorruptError.
+// free slots, reserved ones included (Write drops reservations). It returns 0
+// if the peer corrupted the ring; Write then reports the *CorruptError.
 func (t *Tx) Free() int {
 	if t.loadPeer() != nil {
 		return 0
@@ -145,7 +159,11 @@ func (t *Tx) Free() int {
 // shared memory. A server fills the buffers the client offered, each up to
 // its descriptor's length (bounded by BufferSize when set), and writes only
 // length and flags: region and offset belong to the client.
+//
+// Write starts at the cursor, so it drops any outstanding reservation (see
+// Reserve): buffers Reserve returned must not be used afterwards.
 func (t *Tx) Write(frame []byte) error {
+	t.reserved = 0
 	if len(frame) == 0 {
 		return ErrEmptyFrame
 	}
@@ -274,9 +292,112 @@ func (t *Tx) offered(d Desc) (capacity uint32, reason string) {
 	return capacity, ""
 }
 
-// Publish makes everything written since the last Publish visible to the
-// peer with one atomic store of our index (head for a client, tail for a
-// server). It reports whether the peer asked to be interrupted (MASK_INT
+// Reserve hands out the buffer of the next free slot, for a caller that
+// builds a frame in place (a zero-copy writer) instead of having Write copy
+// it. The slice is the slot's whole buffer: BufferSize bytes for a client;
+// for a server, the capacity the client offered in the slot's descriptor
+// (bounded by BufferSize when set), after the same checks Write makes.
+// Successive calls reserve successive slots; Commit fills them in the same
+// order, and Publish makes the committed ones visible. Nothing is visible to
+// the peer before Commit and Publish, and a reservation costs nothing to
+// drop (Unreserve).
+//
+// Errors: ErrRingFull when every free slot is already reserved (on an S2C
+// ring: the client has not offered more); *CorruptError when the peer moved
+// its index illegally; for a server, *DescriptorError when the offered
+// buffer lies outside the client's regions (counted in BadDescriptors, as
+// for Write).
+func (t *Tx) Reserve() ([]byte, error) {
+	if t.reserved >= t.free() {
+		if err := t.loadPeer(); err != nil {
+			return nil, err
+		}
+		if t.reserved >= t.free() {
+			return nil, ErrRingFull
+		}
+	}
+	idx := t.cursor + t.reserved
+	var buf []byte
+	if t.client {
+		// Config.check proved every slot's buffer lies in region 0.
+		off := uint64(t.bufBase) + uint64(idx&t.mask)*uint64(t.bufSize)
+		end := off + uint64(t.bufSize)
+		buf = t.regions[0][off:end:end]
+	} else {
+		d := t.ring.Desc(idx)
+		capacity, reason := t.offered(d)
+		if reason != "" {
+			t.stats.BadDescriptors++
+			return nil, &DescriptorError{Index: idx, Desc: d, Reason: reason}
+		}
+		t.rsv[idx&t.mask] = txSeg{region: d.Region, offset: d.Offset, capacity: capacity}
+		end := uint64(d.Offset) + uint64(capacity)
+		buf = t.regions[d.Region][d.Offset:end:end]
+	}
+	t.reserved++
+	return buf, nil
+}
+
+// Commit turns the oldest outstanding reservation into a one-descriptor
+// packet holding the n bytes at buf[off:off+n] of the buffer Reserve
+// returned for it, with flags 0 (no stale NEXT, as in Write). It is
+// visible to the peer after the next Publish.
+//
+// A client describes the data where it lies: the descriptor's offset points
+// off bytes into its buffer, which servers honour (DPDK, VPP and libmemif
+// read desc.offset). A server must not change region or offset, because
+// the client reads its buffers at the offsets it chose (and this package's
+// client ignores what a server writes there), so a server moves the data to
+// the start of the client's buffer first (a memmove inside the slot).
+//
+// Errors, wrapping ErrBadCommit: no outstanding reservation, or [off,
+// off+n) not inside the reserved buffer; ErrEmptyFrame for n == 0. Nothing
+// is written then.
+func (t *Tx) Commit(off, n int) error {
+	if t.reserved == 0 {
+		return fmt.Errorf("%w: no slot is reserved", ErrBadCommit)
+	}
+	if n == 0 {
+		return ErrEmptyFrame
+	}
+	idx := t.cursor
+	capacity := t.bufSize
+	if !t.client {
+		capacity = t.rsv[idx&t.mask].capacity
+	}
+	if off < 0 || n < 0 || uint64(off)+uint64(n) > uint64(capacity) {
+		return fmt.Errorf("%w: %d bytes at offset %d of a %d-byte buffer", ErrBadCommit, n, off, capacity)
+	}
+	if t.client {
+		base := t.bufBase + uint32(idx&t.mask)*t.bufSize
+		t.ring.SetDesc(idx, Desc{Flags: 0, Region: 0, Length: uint32(n), Offset: base + uint32(off)})
+	} else {
+		s := t.rsv[idx&t.mask]
+		if off != 0 {
+			b := t.regions[s.region][s.offset : uint64(s.offset)+uint64(capacity)]
+			copy(b[:n], b[off:off+n])
+		}
+		t.ring.setFlagsLength(idx, 0, uint32(n))
+	}
+	t.cursor++
+	t.reserved--
+	t.stats.Packets++
+	t.stats.Bytes += uint64(n)
+	t.stats.Descriptors++
+	return nil
+}
+
+// Unreserve drops every outstanding reservation. The buffers Reserve
+// returned must not be used afterwards: Write or the next Reserve hands
+// them out again.
+func (t *Tx) Unreserve() { t.reserved = 0 }
+
+// Reserved is the number of outstanding reservations.
+func (t *Tx) Reserved() int { return int(t.reserved) }
+
+// Publish makes everything written (or committed) since the last Publish
+// visible to the peer with one atomic store of our index (head for a client,
+// tail for a server); outstanding reservations stay private. It reports whether the peer asked to be interrupted (MASK_INT
 // clear in the ring flags), in which case the caller signals the ring's
 // eventfd. With nothing new to publish it does nothing and returns false.
 func (t *Tx) Publish() (signal bool) {

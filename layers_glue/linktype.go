@@ -1,0 +1,105 @@
+package layersglue
+
+import (
+	"strconv"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/memifpcap/memifpcap/control"
+)
+
+// LinkTypeMemifPuntInject is the link type of memif punt/inject frames in
+// gopacket and in capture files: LINKTYPE_USER0 (147), the first of the
+// values tcpdump.org reserves for private use. Nothing standard describes
+// punt/inject frames (VPP puts what its punt and inject nodes agree on), so
+// files carrying them are only meaningful between memif tools; tcpdump and
+// Wireshark show them as "USER0" raw bytes.
+const LinkTypeMemifPuntInject layers.LinkType = 147
+
+// LinkTypeForMode returns the link type of the frames of a memif link in
+// mode m: layers.LinkTypeEthernet, layers.LinkTypeRaw (bare IPv4 or IPv6)
+// or LinkTypeMemifPuntInject. For a value that is not a memif mode it
+// returns 0 (LINKTYPE_NULL, which no memif link uses).
+func LinkTypeForMode(m control.Mode) layers.LinkType {
+	switch m {
+	case control.ModeEthernet:
+		return layers.LinkTypeEthernet
+	case control.ModeIP:
+		return layers.LinkTypeRaw
+	case control.ModePuntInject:
+		return LinkTypeMemifPuntInject
+	}
+	return 0
+}
+
+// ModeForLinkType returns the memif mode whose link carries frames of link
+// type lt, and false if no mode does. Besides the three link types
+// LinkTypeForMode returns, it accepts LINKTYPE_IPV4 (228) and LINKTYPE_IPV6
+// (229) for ip mode: their frames are bare IP packets too.
+func ModeForLinkType(lt layers.LinkType) (control.Mode, bool) {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return control.ModeEthernet, true
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
+		return control.ModeIP, true
+	case LinkTypeMemifPuntInject:
+		return control.ModePuntInject, true
+	}
+	return 0, false
+}
+
+// LinkTypeName names a link type the way tcpdump does after "link-type":
+// libpcap's DLT name and description, "EN10MB (Ethernet)", "RAW (Raw IP)",
+// and "USER0 (memif punt/inject)" for LinkTypeMemifPuntInject. Other link
+// types are shown as their number and gopacket's name for them.
+func LinkTypeName(lt layers.LinkType) string {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return "EN10MB (Ethernet)"
+	case layers.LinkTypeRaw:
+		return "RAW (Raw IP)"
+	case layers.LinkTypeIPv4:
+		return "IPV4 (Raw IPv4)"
+	case layers.LinkTypeIPv6:
+		return "IPV6 (Raw IPv6)"
+	case LinkTypeMemifPuntInject:
+		return "USER0 (memif punt/inject)"
+	}
+	return strconv.Itoa(int(lt)) + " (" + lt.String() + ")"
+}
+
+// FirstLayerType returns the layer type a gopacket.DecodingLayerParser
+// must start from for frames of link type lt, and false if this package
+// does not know lt: layers.LayerTypeEthernet, LayerTypeRawIP for
+// LinkTypeRaw (a parser cannot start from IPv4 or IPv6 when either may
+// come), layers.LayerTypeIPv4 or LayerTypeIPv6 for LINKTYPE_IPV4 and _IPV6,
+// and LayerTypeMemifPuntInject. gopacket.NewPacket and PacketSource need no
+// such help: they decode from the link type itself.
+func FirstLayerType(lt layers.LinkType) (gopacket.LayerType, bool) {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return layers.LayerTypeEthernet, true
+	case layers.LinkTypeRaw:
+		return LayerTypeRawIP, true
+	case layers.LinkTypeIPv4:
+		return layers.LayerTypeIPv4, true
+	case layers.LinkTypeIPv6:
+		return layers.LayerTypeIPv6, true
+	case LinkTypeMemifPuntInject:
+		return LayerTypeMemifPuntInject, true
+	}
+	return gopacket.LayerTypeZero, false
+}
+
+func init() {
+	layers.LinkTypeMetadata[LinkTypeMemifPuntInject] = layers.EnumMetadata{
+		DecodeWith: LayerTypeMemifPuntInject,
+		Name:       "MemifPuntInject",
+		LayerType:  LayerTypeMemifPuntInject,
+	}
+	// gopacket's own Raw decoder reads data[0] unchecked.
+	raw := layers.LinkTypeMetadata[layers.LinkTypeRaw]
+	raw.DecodeWith = gopacket.DecodeFunc(decodeRawIP)
+	layers.LinkTypeMetadata[layers.LinkTypeRaw] = raw
+}

@@ -1,0 +1,297 @@
+package memifpcap
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/gopacket"
+
+	layersglue "github.com/memifpcap/memifpcap/layers_glue"
+	"github.com/memifpcap/memifpcap/ring"
+)
+
+// FrameWriter builds frames in place in the Handle's transmit ring. It is a
+// gopacket.SerializeBuffer whose memory is the next transmit slot, in the
+// shared memory the peer reads:
+//
+//	w := h.NewFrameWriter()
+//	if err := gopacket.SerializeLayers(w, opts, eth, ip, udp, payload); err != nil {
+//		w.Discard()
+//		return err
+//	}
+//	err := w.Send()
+//
+// The first PrependBytes or AppendBytes of a frame reserves the slot
+// (waiting, like WritePacketData, up to WriteTimeout for room); the frame
+// is built from the back of the slot forwards, as SerializeLayers prepends
+// the innermost layer first, with room behind it for Ethernet's padding
+// (see layersglue.SlotBuffer). Send turns it into a descriptor and
+// publishes it; nothing is copied. Differences from a copy:
+//
+//   - A client describes the frame where it lies (the descriptor's offset
+//     points into its buffer; DPDK, VPP and libmemif servers read it). A
+//     server may not move its client's buffers, so it moves the frame to
+//     the start of the slot when it queues it: a memmove inside the slot.
+//   - A frame larger than one slot continues in a staging buffer the
+//     FrameWriter owns and reuses, and is copied into a chain of
+//     descriptors when queued, as WritePacketData does. Frames of the same
+//     size again do not allocate.
+//
+// Batches: Queue commits the frame without publishing it, and the next
+// frame goes into the next slot; Flush publishes every queued frame with one
+// store of the ring index and at most one interrupt, as DPDK and VPP
+// publish a burst. (If the ring fills up, what is queued is published early,
+// or the peer could never make room.) Send is Queue then Flush.
+//
+// From its first byte until Queue, Send or Discard, a frame holds the next
+// slot of the ring: every other write on the Handle (WritePacketData,
+// other FrameWriters) waits for it, up to WriteTimeout. So always end a
+// frame with one of those three, Discard when serializing failed, and do
+// not call other writes of the same Handle in between from the same
+// goroutine.
+//
+// Slices returned by PrependBytes, AppendBytes and Bytes point into the
+// slot; they are valid until the frame is queued, sent, discarded or
+// cleared, or the Handle is closed. If the link goes down meanwhile, the
+// slot stays mapped until then, and Queue or Send reports ErrLinkDown.
+//
+// A FrameWriter is for one goroutine at a time; a Handle may have several.
+// Per frame, it does not allocate.
+type FrameWriter struct {
+	h   *Handle
+	buf layersglue.SlotBuffer
+
+	// Touched only by the goroutine using the FrameWriter, under txMu
+	// when they relate to the ring.
+	holding bool     // a slot is reserved for the frame (lost if teardown took it)
+	sess    *session // the session of that slot and of the queued frames
+	queued  uint64   // frames queued on sess, not yet published
+	qBytes  uint64   // their bytes
+	lost    uint64   // queued frames lost with their session since the last Flush
+}
+
+var _ gopacket.SerializeBuffer = (*FrameWriter)(nil)
+
+// NewFrameWriter returns a FrameWriter for h.
+func (h *Handle) NewFrameWriter() *FrameWriter {
+	return &FrameWriter{h: h}
+}
+
+// PrependBytes returns num bytes in front of the frame, in the transmit
+// slot; the first call of a frame reserves the slot. Errors: those of
+// WritePacketData (ErrLinkDown, ErrTimeout, ErrClosed) when no slot can be
+// reserved.
+func (w *FrameWriter) PrependBytes(num int) ([]byte, error) {
+	if !w.holding && num >= 0 {
+		if err := w.h.transmit(w, opReserve, nil); err != nil {
+			return nil, err
+		}
+	}
+	return w.buf.PrependBytes(num)
+}
+
+// AppendBytes returns num bytes behind the frame, in the transmit slot;
+// the first call of a frame reserves the slot, as for PrependBytes.
+func (w *FrameWriter) AppendBytes(num int) ([]byte, error) {
+	if !w.holding && num >= 0 {
+		if err := w.h.transmit(w, opReserve, nil); err != nil {
+			return nil, err
+		}
+	}
+	return w.buf.AppendBytes(num)
+}
+
+// Bytes returns the frame built so far.
+func (w *FrameWriter) Bytes() []byte { return w.buf.Bytes() }
+
+// Clear empties the frame, keeping the slot it reserved, if any.
+// gopacket.SerializeLayers calls it first.
+func (w *FrameWriter) Clear() error { return w.buf.Clear() }
+
+// Layers returns the layers serialized into the frame.
+func (w *FrameWriter) Layers() []gopacket.LayerType { return w.buf.Layers() }
+
+// PushLayer records a serialized layer.
+func (w *FrameWriter) PushLayer(t gopacket.LayerType) { w.buf.PushLayer(t) }
+
+// Send queues the frame and publishes it, with everything queued before
+// it, to the peer: Queue then Flush, under one lock. If the frame cannot be
+// queued, what was queued before is still published, and the error is
+// Queue's, joined with Flush's if that failed too.
+func (w *FrameWriter) Send() error {
+	var err error
+	if !w.holding {
+		err = errNothingQueued
+	} else if err = w.h.transmit(w, opSend, nil); err == nil {
+		return w.lostError()
+	} else if w.holding {
+		w.h.txMu.Lock()
+		w.dropSlot()
+		w.h.txMu.Unlock()
+	}
+	if ferr := w.Flush(); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return err
+}
+
+// errNothingQueued is what Queue and Send return when no byte of a frame
+// was written.
+var errNothingQueued = fmt.Errorf("memif: frame writer: nothing to queue: %w", ring.ErrEmptyFrame)
+
+// Queue commits the frame to its slot without publishing it, and frees the
+// Handle's other writers; the FrameWriter is empty again, and its next
+// frame goes into the next slot. Flush publishes the queued frames.
+//
+// Errors: an error wrapping ring.ErrEmptyFrame when no byte was written;
+// ErrLinkDown when the link went down since the slot was reserved; for a
+// frame larger than a slot, those of WritePacketData (ErrTimeout when the
+// ring has no room for the chain; an error wrapping ring.ErrFrameTooLarge).
+// The frame is dropped then, and counted in Stats().TxDropped (unless it
+// was empty).
+func (w *FrameWriter) Queue() error {
+	if !w.holding {
+		return errNothingQueued
+	}
+	err := w.h.transmit(w, opQueue, nil)
+	if err != nil && w.holding {
+		// transmit gave up (timeout, Close) while we still held the slot.
+		w.h.txMu.Lock()
+		w.dropSlot()
+		w.h.txMu.Unlock()
+	}
+	return err
+}
+
+// Flush publishes every queued frame with one store of the ring index and
+// signals the peer's interrupt once, if it asked for interrupts. It
+// reports, wrapping ErrLinkDown, queued frames that were lost because the
+// link went down before they were published.
+func (w *FrameWriter) Flush() error {
+	if w.queued == 0 && w.lost == 0 {
+		return nil
+	}
+	w.h.txMu.Lock()
+	w.publishLocked()
+	w.h.txMu.Unlock()
+	return w.lostError()
+}
+
+// publishLocked publishes the queued frames, with txMu held, or counts them
+// as lost if their session is gone.
+func (w *FrameWriter) publishLocked() {
+	if w.queued == 0 {
+		return
+	}
+	h := w.h
+	if s := h.sess.Load(); s != nil && s == w.sess && !s.down.Load() {
+		if s.tx.Publish() {
+			_ = s.txEvent.Signal()
+		}
+		bump(&h.stats.txPackets, w.queued)
+		bump(&h.stats.txBytes, w.qBytes)
+		w.queued, w.qBytes = 0, 0
+		return
+	}
+	w.loseQueued()
+}
+
+// lostError reports, once, the queued frames lost since it last did.
+func (w *FrameWriter) lostError() error {
+	if w.lost == 0 {
+		return nil
+	}
+	n := w.lost
+	w.lost = 0
+	return fmt.Errorf("%w: %d queued frames were not sent", ErrLinkDown, n)
+}
+
+// Discard drops the frame being built and frees the slot it reserved for
+// the Handle's other writers. Queued frames stay queued.
+func (w *FrameWriter) Discard() {
+	if !w.holding {
+		w.buf.Reset()
+		return
+	}
+	w.h.txMu.Lock()
+	w.dropSlot()
+	w.h.txMu.Unlock()
+}
+
+// reserveLocked reserves the next slot of s for w, with txMu held and no
+// other FrameWriter owning the ring.
+func (w *FrameWriter) reserveLocked(s *session) error {
+	h := w.h
+	// Not holding a slot: nothing of w points into an orphaned session.
+	h.txState.release(w)
+	if w.queued > 0 && w.sess != s {
+		w.loseQueued()
+	}
+	slot, err := s.tx.Reserve()
+	if err != nil {
+		return h.txFailed(s, err, 0)
+	}
+	h.txState.owner, h.txState.ownerSess = w, s
+	w.sess, w.holding = s, true
+	w.buf.SetSlot(slot)
+	return nil
+}
+
+// queueLocked commits w's frame, with txMu held. It returns errWaitRoom
+// (keeping the slot, and the other writers out) when a frame larger than
+// the slot needs more free slots than there are.
+func (w *FrameWriter) queueLocked() error {
+	h := w.h
+	s := w.sess
+	if h.txState.owner != w || s.down.Load() {
+		w.dropSlot()
+		return ErrLinkDown
+	}
+	n := w.buf.Len()
+	if n == 0 {
+		w.dropSlot()
+		return fmt.Errorf("memif: frame writer: %w", ring.ErrEmptyFrame)
+	}
+	if w.buf.InSlot() {
+		if err := s.tx.Commit(w.buf.Offset(), n); err != nil {
+			// Cannot happen: the SlotBuffer keeps the frame inside the
+			// slot it was given.
+			w.dropSlot()
+			return fmt.Errorf("memif: frame writer: %w", err)
+		}
+	} else if err := s.tx.Write(w.buf.Bytes()); err != nil {
+		// Write started at the slot we reserved (it drops the
+		// reservation), so a retry starts there again.
+		err = h.txFailed(s, err, n)
+		if err != errWaitRoom {
+			w.dropSlot()
+		}
+		return err
+	}
+	h.txState.owner, h.txState.ownerSess = nil, nil
+	w.holding = false
+	w.queued++
+	w.qBytes += uint64(n)
+	w.buf.Reset()
+	return nil
+}
+
+// dropSlot gives up the slot w holds, if it still does, with txMu held.
+func (w *FrameWriter) dropSlot() {
+	st := &w.h.txState
+	if st.owner == w {
+		st.ownerSess.tx.Unreserve()
+		st.owner, st.ownerSess = nil, nil
+	}
+	st.release(w)
+	w.holding = false
+	w.buf.Reset()
+}
+
+// loseQueued counts the queued frames as lost, with txMu held: their
+// session is gone.
+func (w *FrameWriter) loseQueued() {
+	w.lost += w.queued
+	w.h.stats.txDropped.Add(w.queued)
+	w.queued, w.qBytes = 0, 0
+}
