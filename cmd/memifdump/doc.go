@@ -35,6 +35,8 @@
 //	-bpf FILE  a classic BPF filter in `tcpdump -ddd` text form (a count
 //	           line, then one "code jt jf k" line per instruction), run in
 //	           pure Go on each frame before it is written
+//	-r FILE    print the frames of a pcap or pcapng file (told apart by
+//	           content) one per line instead of capturing, as tcpdump -r
 //
 // memifdump compiles no filter expressions: make the program with, for
 // example, `tcpdump -ddd -y EN10MB 'udp port 53' > dns.bpf` (use -y RAW for

@@ -40,6 +40,7 @@ type options struct {
 	timed     bool // -w holds time fields
 	bpfFile   string
 	prog      []bpf.RawInstruction
+	read      string // -r: print this capture file instead of capturing
 }
 
 func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
@@ -63,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fileCount := fs.Int("W", 0, "with -C a ring of `n` files; with -G stop after n files")
 	rotate := fs.Int("G", 0, "rotate every `seconds` (the -w name may hold %Y%m%d%H%M%S time fields)")
 	bpfFile := fs.String("bpf", "", "filter with the classic BPF program in `file` (tcpdump -ddd output)")
+	read := fs.String("r", "", "print the frames of the pcap or pcapng `file` instead of capturing, as tcpdump -r")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,7 +80,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile}
+	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read}
+	if o.read != "" && o.write != "" {
+		return nil, usagef("-r prints a file: it cannot be combined with -w")
+	}
 
 	switch *format {
 	case "":
@@ -169,6 +174,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for the flags.\n", name, err, name)
 		return 2
+	}
+	if o.read != "" {
+		if err := readFile(o, stdout); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return 1
+		}
+		return 0
 	}
 	d := &dump{o: o, stderr: stderr}
 	if err := d.run(ctx, stdout); err != nil {
