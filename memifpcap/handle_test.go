@@ -497,3 +497,38 @@ func TestSetBPF(t *testing.T) {
 	err = srv.SetBPF([]bpf.RawInstruction{{Op: 0xffff}})
 	require.Error(t, err)
 }
+
+func TestDrain(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+	for _, dir := range []struct {
+		name   string
+		tx, rx *memifpcap.Handle
+	}{{"client to server", cli, srv}, {"server to client", srv, cli}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		require.NoError(t, dir.tx.Drain(ctx), "%s: nothing written yet", dir.name)
+		cancel()
+		for i := 0; i < 10; i++ {
+			require.NoError(t, dir.tx.WritePacketData(frame(i, 3000)))
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+		require.ErrorIs(t, dir.tx.Drain(ctx), context.DeadlineExceeded, "%s: nobody read", dir.name)
+		cancel()
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			done <- dir.tx.Drain(ctx)
+		}()
+		for i := 0; i < 10; i++ {
+			data, _, err := dir.rx.ReadPacketData()
+			require.NoError(t, err)
+			require.Equal(t, frame(i, 3000), data)
+		}
+		require.NoError(t, <-done, dir.name)
+	}
+	require.NoError(t, srv.Close())
+	require.ErrorIs(t, srv.Drain(context.Background()), memifpcap.ErrClosed)
+	require.Eventually(t, func() bool { return !cli.LinkUp() }, 5*time.Second, time.Millisecond)
+	require.ErrorIs(t, cli.Drain(context.Background()), memifpcap.ErrLinkDown)
+}

@@ -130,6 +130,21 @@ func (t *Tx) loadPeer() error {
 	return nil
 }
 
+// InFlight loads the peer's index and returns how many published slots the
+// peer has not handed back yet: on C2S those the server has not consumed
+// (head - tail), on S2C those the client has not read and refilled
+// (N - (head - tail)). It is 0 once the peer has taken every frame, and -1
+// if the peer corrupted the ring.
+func (t *Tx) InFlight() int {
+	if t.loadPeer() != nil {
+		return -1
+	}
+	if t.client {
+		return int(t.published - t.peer)
+	}
+	return int(t.n - (t.peer - t.published))
+}
+
 // Free loads the peer's index (one atomic load) and returns the number of
 // free slots, reserved ones included (Write drops reservations). It returns 0
 // if the peer corrupted the ring; Write then reports the *CorruptError.
