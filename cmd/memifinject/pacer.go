@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"time"
+)
+
+// How the pacer waits. A Go timer fires tens of microseconds to a
+// millisecond late, far coarser than the gap between packets at high rates
+// (10 µs at 100 000 pps), so the pacer sleeps only when the next packet is
+// more than spinAbove away, wakes spinMargin early, and yields the
+// processor in a loop for the rest. Every packet has a due time on a fixed
+// schedule from the start of the run, never "the last send plus a gap", so
+// a late wakeup is paid back by sending the packets already due back to
+// back (a burst) and the rate stays exact over time. burst is the depth of
+// that bucket: after a stall longer than it (a full ring, a descheduled
+// process), the schedule slides forward instead of catching up with an
+// unbounded burst.
+const (
+	spinAbove    = 100 * time.Microsecond
+	spinMargin   = 50 * time.Microsecond
+	defaultBurst = 200 * time.Millisecond
+)
+
+// clock is the pacer's time source: monotonic, and faked in tests.
+type clock interface {
+	// now is the time since some fixed origin.
+	now() time.Duration
+	// sleep waits for d, or until done is closed (then it returns false).
+	sleep(d time.Duration, done <-chan struct{}) bool
+	// yield lets other goroutines run for a moment.
+	yield()
+}
+
+// monoClock is the real clock: time.Since on a start time reads the
+// monotonic clock, which wall-clock steps do not move.
+type monoClock struct {
+	start time.Time
+	timer *time.Timer // reused: no allocation per sleep
+}
+
+func newMonoClock() *monoClock {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &monoClock{start: time.Now(), timer: t}
+}
+
+func (c *monoClock) now() time.Duration { return time.Since(c.start) }
+
+func (c *monoClock) sleep(d time.Duration, done <-chan struct{}) bool {
+	c.timer.Reset(d)
+	select {
+	case <-c.timer.C:
+		return true
+	case <-done:
+		c.timer.Stop()
+		return false
+	}
+}
+
+func (c *monoClock) yield() { runtime.Gosched() }
+
+// pacing is how packets are spaced, as tcpreplay's mutually exclusive
+// options: the capture's own timing scaled by multiplier (1 = original),
+// a fixed packet rate, a fixed bit rate, or no spacing at all.
+type pacing struct {
+	kind       pacingKind
+	multiplier float64 // pacingOriginal: capture gaps are divided by it
+	pps        float64 // pacingPPS
+	mbps       float64 // pacingMbps: megabits (10^6) per second
+}
+
+type pacingKind int
+
+const (
+	pacingOriginal pacingKind = iota
+	pacingPPS
+	pacingMbps
+	pacingTopSpeed
+)
+
+// errDurationOver says the next packet would go after the end of the run
+// (-duration).
+var errDurationOver = errors.New("duration over")
+
+// pacer decides when each packet goes. Its schedule starts at the first
+// packet: packet k of a -pps N run is due k/N seconds after it; with -mbps,
+// a packet is due when the bits of those before it have gone at the rate
+// (the bytes sent on the link, the captured length); with the capture's
+// timing, due times follow the capture timestamps, divided by multiplier.
+// Timing restarts (restart) at each file and each loop: the first packet
+// of a file goes right after the previous packet, whatever its timestamp
+// says, since files and loops are not on one timeline. A timestamp earlier
+// than the previous one counts as a gap of 0. The rate modes do not
+// restart: their rate holds across files and loops.
+type pacer struct {
+	clock    clock
+	pace     pacing
+	burst    time.Duration
+	duration time.Duration // 0: no end
+
+	started bool
+	base    time.Duration // clock time the schedule counts from
+	end     time.Duration // clock time the run ends, if duration > 0
+
+	// Schedule position, since base.
+	count   uint64        // packets (pps)
+	bytes   uint64        // bytes (mbps)
+	capture time.Duration // capture time elapsed (original), unscaled
+	lastTS  time.Time
+	fresh   bool // next packet starts a file or loop: its gap is 0
+}
+
+func newPacer(c clock, pace pacing, duration time.Duration) *pacer {
+	return &pacer{clock: c, pace: pace, burst: defaultBurst, duration: duration, fresh: true}
+}
+
+// restart starts a new file or loop.
+func (p *pacer) restart() { p.fresh = true }
+
+// start fixes the origin of the schedule: now, at the first packet.
+func (p *pacer) start() {
+	if p.started {
+		return
+	}
+	p.started = true
+	p.base = p.clock.now()
+	if p.duration > 0 {
+		p.end = p.base + p.duration
+	}
+}
+
+// due is the clock time the next packet (captured at ts, size bytes) is
+// due; it advances the schedule past it.
+func (p *pacer) due(ts time.Time, size int) time.Duration {
+	var at time.Duration
+	switch p.pace.kind {
+	case pacingPPS:
+		at = nanoseconds(float64(p.count) * 1e9 / p.pace.pps)
+		p.count++
+	case pacingMbps:
+		// bits / (mbps·10^6) seconds = bytes·8000/mbps nanoseconds
+		at = nanoseconds(float64(p.bytes) * 8000 / p.pace.mbps)
+		p.bytes += uint64(size)
+	default:
+		if !p.fresh && ts.After(p.lastTS) {
+			p.capture += ts.Sub(p.lastTS)
+		}
+		p.lastTS = ts
+		at = p.capture
+		if p.pace.multiplier != 1 {
+			at = nanoseconds(float64(at) / p.pace.multiplier)
+		}
+	}
+	p.fresh = false
+	return p.base + at
+}
+
+// nanoseconds converts a schedule offset, clamped to 2^62 ns (146 years):
+// far enough to never come, and base+at cannot overflow. (Converting a
+// float beyond int64 is not defined, and -pps 1e-300 would get there.)
+func nanoseconds(f float64) time.Duration {
+	if !(f < 1<<62) {
+		return 1 << 62
+	}
+	return time.Duration(f)
+}
+
+// wait returns when the next packet (captured at ts, size bytes) is due;
+// errDurationOver if that is at or past the end of the run, or
+// context.Canceled if done is closed first.
+func (p *pacer) wait(ts time.Time, size int, done <-chan struct{}) error {
+	p.start()
+	if p.pace.kind == pacingTopSpeed {
+		if p.end > 0 && p.clock.now() >= p.end {
+			return errDurationOver
+		}
+		return nil
+	}
+	due := p.due(ts, size)
+	for {
+		now := p.clock.now()
+		if p.end > 0 && max(now, due) >= p.end {
+			return errDurationOver
+		}
+		ahead := due - now
+		if ahead <= 0 {
+			if late := -ahead; late > p.burst {
+				// Forget the lag beyond the bucket's depth.
+				p.base += late - p.burst
+			}
+			return nil
+		}
+		if ahead > spinAbove {
+			if !p.clock.sleep(ahead-spinMargin, done) {
+				return context.Canceled
+			}
+			continue
+		}
+		select {
+		case <-done:
+			return context.Canceled
+		default:
+		}
+		p.clock.yield()
+	}
+}

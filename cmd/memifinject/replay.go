@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/memifpcap/memifpcap/memifpcap"
+)
+
+// connect opens the memif interface and waits, up to wait (0: forever),
+// for its link to come up. A client retries while no server listens on the
+// socket yet (the socket file is missing, or nobody accepts on it), so that
+// memifinject may be started before its peer.
+func connect(ctx context.Context, cfg *memifpcap.Config, wait time.Duration) (*memifpcap.Handle, error) {
+	where := fmt.Sprintf("memif %s id %d (%s)", cfg.Socket, cfg.ID, cfg.Role)
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if wait > 0 {
+		wctx, cancel = context.WithTimeout(ctx, wait)
+	}
+	defer cancel()
+	gaveUp := func(what string, err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: interrupted: %s", where, what)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %s within %v (-wait): %w", where, what, wait, err)
+		}
+		return fmt.Errorf("%s: %s within %v (-wait)", where, what, wait)
+	}
+
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	var h *memifpcap.Handle
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		var err error
+		h, err = memifpcap.Open(cfg)
+		if err == nil {
+			break
+		}
+		var errno syscall.Errno
+		if cfg.Role != memifpcap.RoleClient || !errors.As(err, &errno) || (errno != syscall.ENOENT && errno != syscall.ECONNREFUSED) {
+			return nil, err // a refusal by the server, a bad socket path...
+		}
+		retry.Reset(delay)
+		select {
+		case <-retry.C:
+		case <-wctx.Done():
+			return nil, gaveUp("no server listening", errno)
+		}
+	}
+	if err := h.WaitLinkUp(wctx); err != nil {
+		h.Close()
+		what := "the link did not come up"
+		if cfg.Role == memifpcap.RoleServer {
+			what = "no client connected"
+		}
+		return nil, gaveUp(what, nil)
+	}
+	return h, nil
+}
+
+// replay sends the inputs' packets through a Handle.
+type replay struct {
+	h     *memifpcap.Handle
+	in    *inputs
+	o     *options
+	clock *monoClock
+	pacer *pacer
+	dev   string
+
+	// Counters: written by the sending goroutine only, read by -stats.
+	sent, bytes, failed, truncated atomic.Uint64
+	startNS, lastNS                atomic.Int64 // clock times of the start and the latest send
+	started                        atomic.Bool
+	ringFullBase                   uint64
+}
+
+func newReplay(h *memifpcap.Handle, in *inputs, o *options) *replay {
+	c := newMonoClock()
+	return &replay{
+		h:            h,
+		in:           in,
+		o:            o,
+		clock:        c,
+		pacer:        newPacer(c, o.pace, o.duration),
+		dev:          fmt.Sprintf("memif %s id %d", o.cfg.Socket, o.cfg.ID),
+		ringFullBase: h.Stats().TxRingFull,
+	}
+}
+
+// errStop ends a replay early without an error: -limit, -duration or a
+// signal.
+var errStop = errors.New("stop")
+
+// run replays every file, -loop times. It returns nil when done or
+// stopped, or the error that ended it.
+func (r *replay) run(ctx context.Context) error {
+	done := ctx.Done()
+	for loop := 0; r.o.loops == 0 || loop < r.o.loops; loop++ {
+		before := r.sent.Load()
+		for i := range r.in.files {
+			err := r.file(i, done)
+			if err == errStop {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if r.sent.Load() == before {
+			break // nothing to send: an endless loop would spin
+		}
+	}
+	return nil
+}
+
+// file sends one pass over file i.
+func (r *replay) file(i int, done <-chan struct{}) error {
+	f := r.in.files[i]
+	src, err := r.in.open(i)
+	if err != nil {
+		return r.partWay(err)
+	}
+	defer src.close()
+	r.pacer.restart()
+	var p packet
+	for {
+		if r.o.limit > 0 && r.sent.Load() >= r.o.limit {
+			return errStop
+		}
+		select {
+		case <-done:
+			return errStop
+		default:
+		}
+		if err := src.next(&p); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return r.partWay(err)
+		}
+		if !r.started.Load() {
+			r.startNS.Store(int64(r.clock.now()))
+			r.started.Store(true)
+		}
+		switch err := r.pacer.wait(p.ts, len(p.data), done); err {
+		case nil:
+		case errDurationOver, context.Canceled:
+			return errStop
+		default:
+			return err
+		}
+		if err := r.send(f, &p); err != nil {
+			return err
+		}
+	}
+}
+
+// partWay reports bad input met while sending (-no-verify, or a file
+// changed since it was checked): the replay stops there.
+func (r *replay) partWay(err error) error {
+	return fmt.Errorf("%w; stopped after sending %d packets", err, r.sent.Load())
+}
+
+// send writes one frame. memifpcap copies it into the ring (waiting, up to
+// -write-timeout, while the ring is full), so p's buffer is free again on
+// return.
+func (r *replay) send(f *inputFile, p *packet) error {
+	err := r.h.WritePacketData(p.data)
+	now := int64(r.clock.now())
+	if err == nil {
+		bump(&r.sent, 1)
+		bump(&r.bytes, uint64(len(p.data)))
+		if len(p.data) < p.length {
+			bump(&r.truncated, 1)
+		}
+		r.lastNS.Store(now)
+		return nil
+	}
+	bump(&r.failed, 1)
+	switch {
+	case errors.Is(err, memifpcap.ErrTimeout):
+		err = fmt.Errorf("the memif ring stayed full for %v (-write-timeout): the peer is not taking frames", r.o.writeTimeout)
+	case errors.Is(err, memifpcap.ErrLinkDown):
+		err = errors.New("the memif link went down")
+	}
+	return fmt.Errorf("%s: packet %d: %w; stopped after sending %d packets", f.name, p.num, err, r.sent.Load())
+}
+
+// bump adds n to a counter only one goroutine writes: no locked
+// instruction per packet.
+func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
+
+// summary is the replay so far.
+func (r *replay) summary() *summary {
+	s := &summary{
+		packets:   r.sent.Load(),
+		bytes:     r.bytes.Load(),
+		failed:    r.failed.Load(),
+		truncated: r.truncated.Load(),
+		retried:   r.h.Stats().TxRingFull - r.ringFullBase,
+		device:    r.dev,
+	}
+	if r.started.Load() {
+		s.elapsed = time.Duration(r.lastNS.Load() - r.startNS.Load())
+	}
+	return s
+}
+
+// printEvery prints the summary to w every d while the replay runs (the
+// final one is printed by the caller); stop ends it.
+func (r *replay) printEvery(d time.Duration, w io.Writer) (stop func()) {
+	if d <= 0 {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				s := r.summary()
+				if r.started.Load() {
+					s.elapsed = r.clock.now() - time.Duration(r.startNS.Load())
+				}
+				_ = s.writeTo(w) // a failing stdout shows in the final summary's error
+			}
+		}
+	})
+	return func() {
+		close(quit)
+		wg.Wait()
+	}
+}
+
+// finish waits until the peer has taken every frame written (closing the
+// link drops what is still in the ring), up to -write-timeout, then closes
+// the link. A signal during that wait cuts it short; one that stopped the
+// replay does not, so that what the summary counts as sent reaches the
+// peer. After a failed write the peer is stuck or gone: no wait.
+func (r *replay) finish(ctx context.Context) error {
+	defer r.h.Close()
+	if r.sent.Load() == 0 || r.failed.Load() > 0 {
+		return nil
+	}
+	if ctx.Err() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if r.o.writeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.o.writeTimeout)
+		defer cancel()
+	}
+	err := r.h.Drain(ctx)
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the peer did not take the last frames within %v (-write-timeout): they are lost", r.o.writeTimeout)
+	case errors.Is(err, memifpcap.ErrLinkDown):
+		return errors.New("the memif link went down before the peer took the last frames: they are lost")
+	}
+	return err
+}
