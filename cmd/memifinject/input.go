@@ -46,6 +46,7 @@ type memPacket struct {
 type loadOptions struct {
 	preload  bool // read every file into memory
 	noVerify bool // check only headers and link types, not every record
+	stripL2  bool // -strip-l2: Ethernet captures go into an ip-mode link
 }
 
 // loadInputs opens every file, checks its format and link type against the
@@ -54,6 +55,9 @@ type loadOptions struct {
 // them. Any fault is an *inputError naming the file and the packet.
 func loadInputs(ctx context.Context, names []string, mode memifpcap.Mode, lim ringLimit, opt loadOptions) (*inputs, error) {
 	in := &inputs{mode: mode, allowed: linkTypesFor(mode), lim: lim, br: bufio.NewReaderSize(nil, readBufferSize)}
+	if opt.stripL2 {
+		in.allowed = append(in.allowed, linkTypeEthernet)
+	}
 	for _, name := range names {
 		f, err := in.load(ctx, name, opt)
 		if err != nil {
@@ -202,6 +206,9 @@ func (in *inputs) checkLinkType(f *inputFile, lt uint32, num int) error {
 		if m != in.mode && slices.Contains(linkTypesFor(m), lt) {
 			msg += fmt.Sprintf(" (use -mode %s)", modeName(m))
 		}
+	}
+	if in.mode == memifpcap.ModeIP && lt == linkTypeEthernet {
+		msg += ", or -strip-l2 to drop the Ethernet headers"
 	}
 	return &inputError{file: f.name, packet: num, msg: msg}
 }

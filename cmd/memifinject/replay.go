@@ -76,7 +76,8 @@ type replay struct {
 
 	// Counters: written by the sending goroutine only, read by -stats.
 	sent, bytes, failed, truncated atomic.Uint64
-	startNS, lastNS                atomic.Int64 // clock times of the start and the latest send
+	skipped                        atomic.Uint64 // -strip-l2: not IP
+	startNS, lastNS                atomic.Int64  // clock times of the start and the latest send
 	started                        atomic.Bool
 	ringFullBase                   uint64
 }
@@ -172,11 +173,20 @@ func (r *replay) partWay(err error) error {
 // -write-timeout, while the ring is full), so p's buffer is free again on
 // return.
 func (r *replay) send(f *inputFile, p *packet) error {
-	err := r.h.WritePacketData(p.data)
+	data := p.data
+	if p.linkType == linkTypeEthernet && r.o.stripL2 {
+		ip, ok := stripL2(data)
+		if !ok {
+			bump(&r.skipped, 1)
+			return nil
+		}
+		data = ip
+	}
+	err := r.h.WritePacketData(data)
 	now := int64(r.clock.now())
 	if err == nil {
 		bump(&r.sent, 1)
-		bump(&r.bytes, uint64(len(p.data)))
+		bump(&r.bytes, uint64(len(data)))
 		if len(p.data) < p.length {
 			bump(&r.truncated, 1)
 		}
@@ -205,6 +215,8 @@ func (r *replay) summary() *summary {
 		failed:    r.failed.Load(),
 		truncated: r.truncated.Load(),
 		retried:   r.h.Stats().TxRingFull - r.ringFullBase,
+		skipped:   r.skipped.Load(),
+		stripL2:   r.o.stripL2,
 		device:    r.dev,
 	}
 	if r.started.Load() {

@@ -24,6 +24,7 @@ type options struct {
 	duration     time.Duration // 0: no limit
 	preload      bool
 	noVerify     bool
+	stripL2      bool
 	wait         time.Duration // 0: forever
 	stats        time.Duration // 0: only at the end
 	writeTimeout time.Duration // 0: forever
@@ -68,6 +69,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.Uint64Var(&o.limit, "limit", 0, "stop after sending `N` packets in all; 0 means no limit")
 	fs.Var(durationValue{&o.duration}, "duration", "stop after sending for `D`; 0 means no limit")
 	fs.BoolVar(&o.preload, "preload", false, "read every file into memory before sending, so that disk reads do not disturb the timing")
+	fs.BoolVar(&o.stripL2, "strip-l2", false, "with -mode ip: replay Ethernet captures by dropping each frame's Ethernet (and 802.1Q) header; frames that carry no IPv4 or IPv6 are skipped and counted")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "check only each file's header and link type before sending, not every record (starts at once on huge files; a bad record then stops the replay part-way)")
 	o.wait = 10 * time.Second
 	fs.Var(durationValue{&o.wait}, "wait", "wait up to `D` for the memif link to come up (for a client, for the server to listen); 0 waits forever")
@@ -137,6 +139,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	if o.writeTimeout == 0 {
 		cfg.WriteTimeout = -1 // memifpcap: negative waits forever
 	}
+	if o.stripL2 && cfg.Mode != memifpcap.ModeIP {
+		return nil, usagef("-strip-l2 turns Ethernet captures into IP packets: it needs -mode ip")
+	}
 	o.cfg = cfg
 	return o, nil
 }
@@ -185,7 +190,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	in, err := loadInputs(ctx, o.files, o.cfg.Mode, o.lim, loadOptions{preload: o.preload, noVerify: o.noVerify})
+	in, err := loadInputs(ctx, o.files, o.cfg.Mode, o.lim, loadOptions{preload: o.preload, noVerify: o.noVerify, stripL2: o.stripL2})
 	if err != nil {
 		return fail(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/require"
 
 	"github.com/memifpcap/memifpcap/memifpcap"
@@ -468,7 +471,7 @@ func TestReplayBadInput(t *testing.T) {
 			writePcap(t, p, false, layers.LinkTypeRaw, records(0, 3))
 			return p
 		}(), nil, ": link type RAW (Raw IP) does not match -mode ethernet, which carries EN10MB (Ethernet) (use -mode ip)"},
-		{"ethernet in ip mode", good, []string{"-mode", "ip"}, ": link type EN10MB (Ethernet) does not match -mode ip, which carries RAW (Raw IP) or IPV4/IPV6 (use -mode ethernet)"},
+		{"ethernet in ip mode", good, []string{"-mode", "ip"}, ": link type EN10MB (Ethernet) does not match -mode ip, which carries RAW (Raw IP) or IPV4/IPV6 (use -mode ethernet), or -strip-l2 to drop the Ethernet headers"},
 		{"linux cooked capture", file("sll.pcap", newPcapFile(le, false, 113).add(ok).buf.Bytes()), nil, ": link type LINUX_SLL (Linux cooked v1) does not match -mode ethernet, which carries EN10MB (Ethernet)"},
 		{"second interface is raw", file("mixed.pcapng", mixed), nil, ": packet 3: link type RAW (Raw IP) does not match -mode ethernet, which carries EN10MB (Ethernet) (use -mode ip)"},
 		{"jumbo on a small ring", file("jumbo.pcap", newPcapFile(le, false, 1).add(ok).add(frame(2, 9014)).buf.Bytes()), []string{"-ring-size", "4"},
@@ -757,4 +760,55 @@ func TestReplayDrains(t *testing.T) {
 			t.Fatal("a signal did not end the wait")
 		}
 	})
+}
+
+// TestReplayStripL2: -strip-l2 turns Ethernet captures (VLAN-tagged ones
+// too) into IP packets for an ip-mode link; ARP and neighbour-less frames
+// are skipped and counted.
+func TestReplayStripL2(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"dns-udp.pcap", "vlan-8021q.pcap", "icmpv6-ping.pcap"} {
+		file := filepath.Join("..", "..", "testdata", "pcaps", name)
+		f, err := os.Open(file)
+		require.NoError(t, err)
+		r, err := pcapgo.NewReader(f)
+		require.NoError(t, err)
+		var want [][]byte
+		skipped := 0
+		for {
+			data, _, err := r.ReadPacketData()
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			p := gopacket.NewPacket(data, layers.LinkTypeEthernet, gopacket.Default)
+			var ip gopacket.Layer
+			if l := p.Layer(layers.LayerTypeIPv4); l != nil {
+				ip = l
+			} else if l := p.Layer(layers.LayerTypeIPv6); l != nil {
+				ip = l
+			}
+			if ip == nil {
+				skipped++
+				continue
+			}
+			want = append(want, append(ip.LayerContents(), ip.LayerPayload()...))
+		}
+		f.Close()
+		require.NotEmpty(t, want, name)
+
+		p := newPeer(t, memifpcap.Config{Mode: memifpcap.ModeIP})
+		res := injectTo(t, p, "-mode", "ip", "-strip-l2", "-topspeed", file)
+		requireOK(t, res)
+		require.Contains(t, res.stdout, fmt.Sprintf("Actual: %d packets", len(want)), name)
+		require.Contains(t, res.stdout, fmt.Sprintf("Skipped packets (not IP):    %d\n", skipped), name)
+		got, _ := p.received(t)
+		require.Equal(t, len(want), len(got), name)
+		for i := range want {
+			require.Equal(t, want[i], got[i], "%s: IP packet %d", name, i)
+		}
+	}
+	res := inject(context.Background(), "-strip-l2", "x.pcap")
+	require.Equal(t, 2, res.code, "-strip-l2 without -mode ip")
+	require.Contains(t, res.stderr, "-strip-l2 turns Ethernet captures into IP packets: it needs -mode ip")
 }

@@ -33,6 +33,8 @@ type summary struct {
 	failed    uint64 // writes that failed (ring full past -write-timeout, link down)
 	truncated uint64 // records shorter than the original frame, sent as captured
 	retried   uint64 // writes that found the ring full and waited
+	skipped   uint64 // -strip-l2: Ethernet frames without IPv4 or IPv6, not sent
+	stripL2   bool
 	device    string // "memif SOCKET id N"
 }
 
@@ -70,6 +72,9 @@ func (s *summary) writeTo(w io.Writer) error {
 	pr("\tFailed packets:              %d\n", s.failed)
 	pr("\tTruncated packets:           %d\n", s.truncated)
 	pr("\tRetried packets (ring full): %d\n", s.retried)
+	if s.stripL2 {
+		pr("\tSkipped packets (not IP):    %d\n", s.skipped)
+	}
 	return err
 }
 
