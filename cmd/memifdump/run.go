@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/memifpcap/memifpcap/internal/memifflag"
+	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
@@ -376,15 +377,8 @@ func packets(n uint64) string {
 // linkTypeName names a link type as tcpdump's start line does, with
 // libpcap's pcap_datalink_val_to_name and _description.
 func linkTypeName(lt layers.LinkType) string {
-	switch lt {
-	case layers.LinkTypeEthernet:
-		return "EN10MB (Ethernet)"
-	case layers.LinkTypeRaw:
-		return "RAW (Raw IP)"
-	}
-	// libpcap has no name for the rest (punt/inject's LINKTYPE_USER0,
-	// 147): tcpdump prints the number.
-	return fmt.Sprintf("%d", int(lt))
+	// tcpdump's names (EN10MB, RAW, USER0) with its descriptions.
+	return layersglue.LinkTypeName(lt)
 }
 
 // isTerminal reports whether w is a terminal, where tcpdump's lines appear

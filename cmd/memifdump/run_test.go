@@ -59,6 +59,8 @@ func TestStartLine(t *testing.T) {
 			"listening on memif " + sock + " id 7 (server), link-type EN10MB (Ethernet), snapshot length 262144 bytes\n"},
 		{[]string{"-role", "server", "-socket", sock, "-id", "8", "-mode", "ip", "-s", "1500"},
 			"listening on memif " + sock + " id 8 (server), link-type RAW (Raw IP), snapshot length 1500 bytes\n"},
+		{[]string{"-role", "server", "-socket", sock, "-id", "9", "-mode", "punt-inject"},
+			"listening on memif " + sock + " id 9 (server), link-type USER0 (memif punt/inject), snapshot length 262144 bytes\n"},
 	} {
 		r := startDump(t, tc.args...)
 		require.Equal(t, 0, r.stop(t))
