@@ -14,21 +14,42 @@ import (
 //
 // memif signals no consumption, so Drain polls, with short sleeps.
 func (h *Handle) Drain(ctx context.Context) error {
+	var first *session // the link whose frames are being drained
 	for sleep := time.Microsecond; ; sleep = min(2*sleep, time.Millisecond) {
 		if h.closed.Load() {
 			return ErrClosed
 		}
 		h.txMu.Lock()
+		// A session still current under txMu is still mapped (teardown
+		// takes txMu first), even if it is going down.
 		s := h.sess.Load()
+		if first == nil {
+			first = s
+		}
 		left := -1
-		if s != nil && !s.down.Load() {
+		if s != nil && s == first {
 			left = s.tx.InFlight()
 		}
 		h.txMu.Unlock()
+		if left != 0 && first != nil {
+			// A peer that took every frame and then left has drained
+			// the ring all the same: teardown noted what was left.
+			select {
+			case <-first.torn:
+				left = int(first.txLeft.Load())
+				if left != 0 {
+					left = -1
+				}
+			default:
+				if s != first {
+					left = -1
+				}
+			}
+		}
 		switch {
 		case left == 0:
 			return nil
-		case left < 0:
+		case left < 0 && (first == nil || s != first):
 			return ErrLinkDown
 		}
 		select {

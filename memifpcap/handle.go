@@ -180,6 +180,16 @@ func (h *Handle) Close() error {
 	close(h.done)
 	h.stopConnecting()
 	if s := h.sess.Load(); s != nil {
+		// Hand back the slot the last zero-copy read still holds, so that
+		// a peer draining its ring sees every frame taken before the link
+		// goes. A reader blocked in a read holds rxMu but no slot.
+		if h.rxMu.TryLock() {
+			if h.rxState.held == s && !s.down.Load() {
+				s.rx.Release()
+				h.rxState.held = nil
+			}
+			h.rxMu.Unlock()
+		}
 		s.fail("Device closed", true)
 		<-s.torn
 	}

@@ -39,6 +39,7 @@ type session struct {
 	failOnce sync.Once
 	reason   string        // why it went down; written before conn is closed
 	torn     chan struct{} // closed when teardown is complete
+	txLeft   atomic.Int64  // frames the peer had not taken at teardown
 
 	// rxBadBase is the handle's bad-descriptor count when this session
 	// started, so the counter stays cumulative across sessions.
@@ -156,6 +157,8 @@ func (s *session) teardown() {
 	if h.sess.Load() == s {
 		h.sess.Store(nil)
 	}
+	// What the peer had not taken when the link went: Drain's answer.
+	s.txLeft.Store(int64(s.tx.InFlight()))
 	pins := int32(1)
 	if h.rxState.sessionEnded(s) {
 		pins++
