@@ -25,6 +25,11 @@ func (h *Handle) Drain(ctx context.Context) error {
 		s := h.sess.Load()
 		if first == nil {
 			first = s
+			if first == nil {
+				// The peer may have taken everything and left before
+				// this first look.
+				first = h.lastTorn.Load()
+			}
 		}
 		left := -1
 		if s != nil && s == first {
@@ -41,15 +46,15 @@ func (h *Handle) Drain(ctx context.Context) error {
 					left = -1
 				}
 			default:
-				if s != first {
-					left = -1
-				}
+				// teardown notes txLeft under txMu but closes torn
+				// later: wait for it.
+				left = 1
 			}
 		}
 		switch {
 		case left == 0:
 			return nil
-		case left < 0 && (first == nil || s != first):
+		case left < 0:
 			return ErrLinkDown
 		}
 		select {

@@ -49,6 +49,9 @@ type Handle struct {
 	done   chan struct{} // closed by Close
 
 	sess atomic.Pointer[session] // the link's current session, nil while down
+	// lastTorn is the session most recently torn down, for Drain to ask
+	// what its peer had taken.
+	lastTorn atomic.Pointer[session]
 
 	stateMu sync.Mutex
 	stateCh chan struct{} // closed and replaced on every link state change

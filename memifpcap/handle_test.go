@@ -530,5 +530,17 @@ func TestDrain(t *testing.T) {
 	require.NoError(t, srv.Close())
 	require.ErrorIs(t, srv.Drain(context.Background()), memifpcap.ErrClosed)
 	require.Eventually(t, func() bool { return !cli.LinkUp() }, 5*time.Second, time.Millisecond)
-	require.ErrorIs(t, cli.Drain(context.Background()), memifpcap.ErrLinkDown)
+	// The server took every frame before it left: drained all the same.
+	require.NoError(t, cli.Drain(context.Background()))
+
+	// A server that leaves without reading: the frames are lost.
+	sock2 := sockPath(t)
+	srv2, cli2 := pair(t, memifpcap.Config{Socket: sock2}, memifpcap.Config{Socket: sock2, ReconnectInterval: -1})
+	for i := 0; i < 5; i++ {
+		require.NoError(t, cli2.WritePacketData(frame(i, 100)))
+	}
+	require.NoError(t, srv2.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.ErrorIs(t, cli2.Drain(ctx), memifpcap.ErrLinkDown)
 }

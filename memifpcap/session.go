@@ -159,6 +159,7 @@ func (s *session) teardown() {
 	}
 	// What the peer had not taken when the link went: Drain's answer.
 	s.txLeft.Store(int64(s.tx.InFlight()))
+	h.lastTorn.Store(s)
 	pins := int32(1)
 	if h.rxState.sessionEnded(s) {
 		pins++
