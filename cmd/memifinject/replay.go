@@ -80,6 +80,10 @@ type replay struct {
 	startNS, lastNS                atomic.Int64  // clock times of the start and the latest send
 	started                        atomic.Bool
 	ringFullBase                   uint64
+
+	// ctx ends the run (a signal); stderr is where link changes are told.
+	ctx    context.Context
+	stderr io.Writer
 }
 
 func newReplay(h *memifpcap.Handle, in *inputs, o *options) *replay {
@@ -183,6 +187,9 @@ func (r *replay) send(f *inputFile, p *packet) error {
 		data = ip
 	}
 	err := r.h.WritePacketData(data)
+	if errors.Is(err, memifpcap.ErrLinkDown) && r.resume(f, p) {
+		err = r.h.WritePacketData(data)
+	}
 	now := int64(r.clock.now())
 	if err == nil {
 		bump(&r.sent, 1)
@@ -198,9 +205,33 @@ func (r *replay) send(f *inputFile, p *packet) error {
 	case errors.Is(err, memifpcap.ErrTimeout):
 		err = fmt.Errorf("the memif ring stayed full for %v (-write-timeout): the peer is not taking frames", r.o.writeTimeout)
 	case errors.Is(err, memifpcap.ErrLinkDown):
-		err = errors.New("the memif link went down")
+		err = fmt.Errorf("the memif link went down and did not come back within %v (-wait)", r.o.wait)
 	}
 	return fmt.Errorf("%s: packet %d: %w; stopped after sending %d packets", f.name, p.num, err, r.sent.Load())
+}
+
+// resume waits, up to -wait, for a link that went down mid-replay to come
+// back (a client reconnects by itself; a server takes the next client),
+// and reports whether it did: the replay then goes on from the frame that
+// failed. Frames still in the ring when the link dropped are lost with it;
+// memif cannot tell how many.
+func (r *replay) resume(f *inputFile, p *packet) bool {
+	if r.ctx == nil {
+		return false
+	}
+	fmt.Fprintf(r.stderr, "memifinject: link down at %s packet %d; waiting up to %v (-wait) for it to come back\n", f.name, p.num, r.o.wait)
+	ctx := r.ctx
+	if r.o.wait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.o.wait)
+		defer cancel()
+	}
+	if r.h.WaitLinkUp(ctx) != nil {
+		return false
+	}
+	fmt.Fprintf(r.stderr, "memifinject: link up again; resuming at %s packet %d\n", f.name, p.num)
+	r.pacer.restart()
+	return true
 }
 
 // bump adds n to a counter only one goroutine writes: no locked

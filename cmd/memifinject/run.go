@@ -72,7 +72,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.stripL2, "strip-l2", false, "with -mode ip: replay Ethernet captures by dropping each frame's Ethernet (and 802.1Q) header; frames that carry no IPv4 or IPv6 are skipped and counted")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "check only each file's header and link type before sending, not every record (starts at once on huge files; a bad record then stops the replay part-way)")
 	o.wait = 10 * time.Second
-	fs.Var(durationValue{&o.wait}, "wait", "wait up to `D` for the memif link to come up (for a client, for the server to listen); 0 waits forever")
+	fs.Var(durationValue{&o.wait}, "wait", "wait up to `D` for the memif link to come up (for a client, for the server to listen), at the start and again if it goes down mid-replay; 0 waits forever")
 	statsEvery := fs.Int("stats", 0, "print the summary every `N` seconds while sending; 0 prints it only at the end")
 	o.writeTimeout = 5 * time.Second
 	fs.Var(durationValue{&o.writeTimeout}, "write-timeout", "fail when the peer takes no frame for `D`: while the ring is full, or at the end while frames are still in it; 0 waits forever")
@@ -199,6 +199,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	r := newReplay(h, in, o)
+	r.ctx, r.stderr = ctx, stderr
 	stopStats := r.printEvery(o.stats, stdout)
 	err = r.run(ctx)
 	stopStats()
