@@ -211,10 +211,27 @@ func gather(dst []byte, segs [][]byte) int {
 // session it came from. Called with rxMu held; it drops the lock only while
 // the link is down.
 func (h *Handle) next() ([][]byte, int, *session, error) {
+	return h.nextPacket(true)
+}
+
+// errNoPacketYet is what nextPacket(false) returns when no packet is
+// ready: the caller polls again.
+var errNoPacketYet = errors.New("memif: no packet ready")
+
+// nextPacket is next; with wait false it returns errNoPacketYet at once
+// instead of polling, sleeping or waiting for the link (then ErrLinkDown).
+func (h *Handle) nextPacket(wait bool) ([][]byte, int, *session, error) {
 	st := &h.rxState
+	// The deadline is computed the first time the read has to wait, not
+	// on entry: a read that finds a packet ready reads no clock (time.Now
+	// costs as much as taking a packet off the ring). The microseconds
+	// spent polling before that do not count against ReadTimeout.
 	var dl time.Time
-	if h.cfg.ReadTimeout > 0 {
-		dl = time.Now().Add(h.cfg.ReadTimeout)
+	deadline := func() time.Time {
+		if dl.IsZero() && h.cfg.ReadTimeout > 0 {
+			dl = time.Now().Add(h.cfg.ReadTimeout)
+		}
+		return dl
 	}
 	spins := 0
 	for {
@@ -231,7 +248,10 @@ func (h *Handle) next() ([][]byte, int, *session, error) {
 		}
 		s := h.sess.Load()
 		if s == nil || s.down.Load() {
-			if err := h.waitLink(dl); err != nil {
+			if !wait {
+				return nil, 0, nil, ErrLinkDown
+			}
+			if err := h.waitLink(deadline()); err != nil {
 				return nil, 0, nil, err
 			}
 			continue
@@ -256,6 +276,9 @@ func (h *Handle) next() ([][]byte, int, *session, error) {
 			s.fail(fmt.Sprintf("Corrupt ring: %v", err), true)
 			continue
 		}
+		if !wait {
+			return nil, 0, nil, errNoPacketYet
+		}
 		if spins < pollSpins {
 			spins++
 			runtime.Gosched()
@@ -274,7 +297,7 @@ func (h *Handle) next() ([][]byte, int, *session, error) {
 			continue
 		}
 		slice := sleepSlice
-		if !dl.IsZero() {
+		if !deadline().IsZero() {
 			left := time.Until(dl)
 			if left <= 0 {
 				s.rx.SetInterrupt(false)

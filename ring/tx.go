@@ -182,14 +182,58 @@ func (t *Tx) Write(frame []byte) error {
 	if len(frame) == 0 {
 		return ErrEmptyFrame
 	}
+	src := source{cur: frame}
 	if t.client {
-		return t.writeClient(frame)
+		return t.writeClient(&src, uint64(len(frame)))
 	}
-	return t.writeServer(frame)
+	return t.writeServer(&src, uint64(len(frame)))
 }
 
-func (t *Tx) writeClient(frame []byte) error {
-	size := uint64(len(frame))
+// WriteVector is Write for a frame held in several slices, in order (a
+// header and a payload, or the segments of a received chain being
+// forwarded): the bytes are gathered straight into the ring's buffers,
+// with the same chains, checks and errors as Write. Empty slices are
+// allowed; a frame of zero bytes in total is ErrEmptyFrame.
+func (t *Tx) WriteVector(frame [][]byte) error {
+	t.reserved = 0
+	var size uint64
+	for _, b := range frame {
+		size += uint64(len(b))
+	}
+	if size == 0 {
+		return ErrEmptyFrame
+	}
+	src := source{vec: frame}
+	if t.client {
+		return t.writeClient(&src, size)
+	}
+	return t.writeServer(&src, size)
+}
+
+// source is the frame Write or WriteVector copies into the ring: cur is
+// what is left of the current slice, vec the slices after it.
+type source struct {
+	cur []byte
+	vec [][]byte
+}
+
+// fill copies the next len(dst) bytes of the frame into dst (fewer if the
+// frame ends first).
+func (s *source) fill(dst []byte) {
+	for len(dst) > 0 {
+		if len(s.cur) == 0 {
+			if len(s.vec) == 0 {
+				return
+			}
+			s.cur, s.vec = s.vec[0], s.vec[1:]
+			continue
+		}
+		n := copy(dst, s.cur)
+		dst, s.cur = dst[n:], s.cur[n:]
+	}
+}
+
+func (t *Tx) writeClient(src *source, size uint64) error {
 	bs := uint64(t.bufSize)
 	need := (size + bs - 1) / bs
 	if need > uint64(t.n) {
@@ -206,19 +250,16 @@ func (t *Tx) writeClient(frame []byte) error {
 	}
 	region := t.regions[0]
 	idx := t.cursor
-	for rest := frame; len(rest) > 0; idx++ {
-		chunk := rest
-		if uint64(len(chunk)) > bs {
-			chunk = chunk[:bs]
-		}
-		rest = rest[len(chunk):]
+	for rest := size; rest > 0; idx++ {
+		chunk := min(rest, bs)
+		rest -= chunk
 		off := t.bufBase + uint32(idx&t.mask)*t.bufSize
-		copy(region[off:], chunk)
+		src.fill(region[off : uint64(off)+chunk])
 		var flags uint16
-		if len(rest) > 0 {
+		if rest > 0 {
 			flags = DescFlagNext
 		}
-		t.ring.SetDesc(idx, Desc{Flags: flags, Region: 0, Length: uint32(len(chunk)), Offset: off})
+		t.ring.SetDesc(idx, Desc{Flags: flags, Region: 0, Length: uint32(chunk), Offset: off})
 	}
 	t.cursor = idx
 	t.stats.Packets++
@@ -227,8 +268,7 @@ func (t *Tx) writeClient(frame []byte) error {
 	return nil
 }
 
-func (t *Tx) writeServer(frame []byte) error {
-	size := uint64(len(frame))
+func (t *Tx) writeServer(src *source, size uint64) error {
 	if t.bufSize != 0 && size > uint64(t.n)*uint64(t.bufSize) {
 		return fmt.Errorf("%w: %d bytes do not fit %d buffers of at most %d bytes",
 			ErrFrameTooLarge, size, t.n, t.bufSize)
@@ -267,19 +307,16 @@ func (t *Tx) writeServer(frame []byte) error {
 		have += uint64(capacity)
 		used++
 	}
-	rest := frame
+	rest := size
 	for i, s := range t.segs[:used] {
-		chunk := rest
-		if uint64(len(chunk)) > uint64(s.capacity) {
-			chunk = chunk[:s.capacity]
-		}
-		rest = rest[len(chunk):]
-		copy(t.regions[s.region][s.offset:], chunk)
+		chunk := min(rest, uint64(s.capacity))
+		rest -= chunk
+		src.fill(t.regions[s.region][s.offset : uint64(s.offset)+chunk])
 		var flags uint16
-		if len(rest) > 0 {
+		if rest > 0 {
 			flags = DescFlagNext
 		}
-		t.ring.setFlagsLength(t.cursor+uint16(i), flags, uint32(len(chunk)))
+		t.ring.setFlagsLength(t.cursor+uint16(i), flags, uint32(chunk))
 	}
 	t.cursor += used
 	t.stats.Packets++

@@ -1,0 +1,46 @@
+// Command memifperf is iperf for memif: a traffic generator, sink and
+// reflector over one memif interface, for users measuring a memif link and
+// for this project's benchmarks (bench/run).
+//
+//	memifperf -role server -socket /tmp/m.sock -mode sink -duration 10s
+//	memifperf -role client -socket /tmp/m.sock -mode gen -size 64 -duration 5s
+//
+// Modes:
+//
+//	gen    send -size byte Ethernet/IPv4/UDP frames as fast as the link
+//	       takes them, in batches of -batch (Handle.WriteBatch), for
+//	       -duration; then wait until the peer took every frame (Drain).
+//	       Frames that come back (from a peer in echo mode) are counted.
+//	sink   count what arrives (Handle.ReadBatch or PollBatch), until
+//	       -duration has passed or the peer leaves after sending.
+//	echo   send every frame back as it came, until -duration or the peer
+//	       leaves.
+//
+// -pingpong (with -mode gen) sends one frame at a time and waits for it to
+// come back from a peer in echo mode, measuring round-trip times.
+//
+// -rx-mode says how a receiver waits: poll busy-polls the ring and never
+// sleeps (Handle.PollBatch: one CPU at 100 %, the lowest latency);
+// adaptive and interrupt use Handle.ReadBatch, which polls a few dozen
+// times and then asks the peer for an interrupt and sleeps on it. The
+// Handle has no pure interrupt mode yet, so interrupt is adaptive.
+//
+// -read zerocopy, copy or into makes a sink read one frame per call with
+// ZeroCopyReadPacketData, ReadPacketData or ReadPacketDataTo instead of
+// batches, to compare the paths.
+//
+// -cpuprofile FILE writes a CPU profile of the run (go tool pprof).
+//
+// -queues accepts only 1: a Handle has one ring per direction.
+//
+// Rates are measured from the first frame to the last frame sent or
+// received (secs=), so a peer that starts late or leaves early does not
+// dilute them. memifperf ends with one machine-readable line on standard
+// output, the same keys for every mode:
+//
+//	RESULT role=client mode=gen len=64 secs=3.000 tx_pkts=123 rx_pkts=0 tx_mpps=0.000 rx_mpps=0.000
+//
+// and, for -pingpong, rtt_us_avg= and rtt_us_p99= (microseconds) at the
+// end (and rtt_us_p50=, the median, after them). Progress and errors go to standard error. Exit status: 0 done, 1
+// error, 2 usage.
+package main

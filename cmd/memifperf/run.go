@@ -1,0 +1,448 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/memifpcap/memifpcap/internal/memifflag"
+	"github.com/memifpcap/memifpcap/memifpcap"
+)
+
+// options are the parsed flags.
+type options struct {
+	conn     memifflag.Flags
+	mode     string
+	size     int
+	duration time.Duration
+	batch    int
+	queues   int
+	rxMode   string
+	pingpong bool
+	wait     time.Duration
+	read     string
+	cpuprof  string
+}
+
+// errUsage marks a bad command line (exit status 2).
+var errUsage = errors.New("usage")
+
+func parseArgs(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("memifperf", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{conn: memifflag.Flags{Mode: "ethernet"}}
+	c := &o.conn
+	fs.StringVar(&c.Socket, "socket", memifpcap.DefaultSocket, "memif control `socket`: a path, or @name for an abstract socket")
+	fs.Uint64Var(&c.ID, "id", 0, "memif interface `id`")
+	fs.StringVar(&c.Role, "role", "client", "memif `role`: client or server")
+	fs.StringVar(&c.Secret, "secret", "", "memif shared `secret` (at most 23 bytes)")
+	fs.IntVar(&c.RingSize, "ring-size", memifpcap.DefaultRingSize, "`slots` per ring, a power of two from 2 to 16384")
+	fs.IntVar(&c.BufferSize, "buffer-size", memifpcap.DefaultBufferSize, "packet buffer size in `bytes` (client: the buffers it creates); larger frames travel as chains")
+	fs.StringVar(&o.mode, "mode", "sink", "`what` to do: gen, sink or echo")
+	fs.IntVar(&o.size, "size", 64, "frame size in `bytes` (gen), 42 to 65535")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run once the link is up")
+	fs.IntVar(&o.batch, "batch", 32, "frames per WriteBatch/ReadBatch call, 1 to 1024")
+	fs.IntVar(&o.queues, "queues", 1, "queues per direction (only 1 is supported)")
+	fs.StringVar(&o.rxMode, "rx-mode", "adaptive", "how a receiver waits: poll (busy-poll, never sleep), interrupt or adaptive (poll briefly, then sleep on the interrupt)")
+	fs.BoolVar(&o.pingpong, "pingpong", false, "with -mode gen: send one frame at a time, wait for the echo and report round-trip times")
+	fs.StringVar(&o.read, "read", "batch", "sink: the read `call`: batch (ReadBatch/PollBatch), zerocopy (ZeroCopyReadPacketData), copy (ReadPacketData) or into (ReadPacketDataTo)")
+	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the measurement to `file` (go tool pprof)")
+	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the link to come up")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	switch o.mode {
+	case "gen", "sink", "echo":
+	default:
+		return nil, fmt.Errorf("%w: -mode %q: want gen, sink or echo", errUsage, o.mode)
+	}
+	switch o.rxMode {
+	case "poll", "interrupt", "adaptive":
+	default:
+		return nil, fmt.Errorf("%w: -rx-mode %q: want poll, interrupt or adaptive", errUsage, o.rxMode)
+	}
+	switch o.read {
+	case "batch":
+	case "zerocopy", "copy", "into":
+		if o.mode != "sink" {
+			return nil, fmt.Errorf("%w: -read %s is for -mode sink", errUsage, o.read)
+		}
+	default:
+		return nil, fmt.Errorf("%w: -read %q: want batch, zerocopy, copy or into", errUsage, o.read)
+	}
+	if o.queues != 1 {
+		return nil, fmt.Errorf("%w: -queues %d: only 1 queue is supported (a memifpcap Handle has one ring per direction)", errUsage, o.queues)
+	}
+	minSize := 42
+	if o.pingpong {
+		minSize = 50 // room for the sequence number behind the UDP header
+	}
+	if o.size < minSize || o.size > 65535 {
+		return nil, fmt.Errorf("%w: -size %d: want %d to 65535 bytes", errUsage, o.size, minSize)
+	}
+	if o.batch < 1 || o.batch > 1024 {
+		return nil, fmt.Errorf("%w: -batch %d: want 1 to 1024", errUsage, o.batch)
+	}
+	if o.duration <= 0 {
+		return nil, fmt.Errorf("%w: -duration %v: want a positive duration", errUsage, o.duration)
+	}
+	if o.pingpong && o.mode != "gen" {
+		return nil, fmt.Errorf("%w: -pingpong needs -mode gen (the peer runs -mode echo)", errUsage)
+	}
+	return o, nil
+}
+
+// result is what the RESULT line reports.
+type result struct {
+	role, mode     string
+	size           int
+	secs           float64
+	tx, rx         uint64
+	rtts           []time.Duration // ping-pong only
+	rttAvg, rttP50 float64         // microseconds
+	rttP99         float64
+}
+
+func (r *result) line() string {
+	mpps := func(n uint64) float64 {
+		if r.secs <= 0 {
+			return 0
+		}
+		return float64(n) / r.secs / 1e6
+	}
+	s := fmt.Sprintf("RESULT role=%s mode=%s len=%d secs=%.3f tx_pkts=%d rx_pkts=%d tx_mpps=%.3f rx_mpps=%.3f",
+		r.role, r.mode, r.size, r.secs, r.tx, r.rx, mpps(r.tx), mpps(r.rx))
+	if r.mode == "pingpong" {
+		s += fmt.Sprintf(" rtt_us_avg=%.2f rtt_us_p99=%.2f rtt_us_p50=%.2f", r.rttAvg, r.rttP99, r.rttP50)
+	}
+	return s
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "memifperf: %v\n", err)
+		return 2
+	}
+	cfg, err := o.conn.Config()
+	if err != nil {
+		fmt.Fprintf(stderr, "memifperf: %v\n", err)
+		return 2
+	}
+	// Short timeouts so that every loop looks at the clock and ctx often
+	// even when nothing moves.
+	cfg.ReadTimeout = 100 * time.Millisecond
+	cfg.WriteTimeout = 100 * time.Millisecond
+	res, err := measure(ctx, o, cfg, stderr)
+	if res != nil {
+		fmt.Fprintln(stdout, res.line())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "memifperf: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func measure(ctx context.Context, o *options, cfg *memifpcap.Config, stderr io.Writer) (*result, error) {
+	h, err := memifpcap.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	wctx, cancel := context.WithTimeout(ctx, o.wait)
+	err = h.WaitLinkUp(wctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the link: %w", err)
+	}
+	fmt.Fprintf(stderr, "memifperf: link up (%s, %s)\n", o.conn.Role, o.conn.Socket)
+	if o.cpuprof != "" {
+		f, err := os.Create(o.cpuprof)
+		if err != nil {
+			return nil, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	r := &result{role: cfg.Role.String(), mode: o.mode, size: o.size}
+	p := &perf{o: o, h: h, r: r, end: time.Now().Add(o.duration), ctx: ctx}
+	switch {
+	case o.pingpong:
+		r.mode = "pingpong"
+		err = p.pingpong()
+		if p.lost > 0 {
+			fmt.Fprintf(stderr, "memifperf: %d pings did not come back within 200 ms\n", p.lost)
+		}
+	case o.mode == "gen":
+		err = p.gen()
+	default:
+		err = p.receive(o.mode == "echo")
+	}
+	if o.mode == "gen" && err == nil {
+		// Frames still in the ring when we close would be lost.
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if derr := h.Drain(dctx); derr != nil {
+			fmt.Fprintf(stderr, "memifperf: drain: %v\n", derr)
+		}
+		cancel()
+	}
+	return r, err
+}
+
+// perf is one measurement in progress.
+type perf struct {
+	o   *options
+	h   *memifpcap.Handle
+	r   *result
+	end time.Time
+	ctx context.Context
+	buf []byte // -read into
+
+	lost int // pings that did not come back within 200 ms
+}
+
+func (p *perf) over(now time.Time) bool {
+	return !now.Before(p.end) || p.ctx.Err() != nil
+}
+
+// testFrame is an Ethernet/IPv4/UDP frame of size bytes between two
+// locally administered MACs, with valid lengths and checksums.
+func testFrame(size int) []byte {
+	eth := &layers.Ethernet{
+		SrcMAC:       []byte{0x02, 0, 0, 0, 0, 1},
+		DstMAC:       []byte{0x02, 0, 0, 0, 0, 2},
+		EthernetType: layers.EthernetTypeIPv4,
+	}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: []byte{198, 18, 0, 1}, DstIP: []byte{198, 18, 0, 2}}
+	udp := &layers.UDP{SrcPort: 9, DstPort: 9}
+	_ = udp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(make([]byte, size-42))); err != nil {
+		panic(err) // cannot happen: sizes are checked by parseArgs
+	}
+	return buf.Bytes()
+}
+
+// gen sends frames as fast as the link takes them.
+func (p *perf) gen() error {
+	f := testFrame(p.o.size)
+	ms := make([]memifpcap.Message, p.o.batch)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{f}
+	}
+	// Frames coming back (from a peer in echo mode) are counted and
+	// handed back at once, or the peer would stall on a full ring.
+	in := make([]memifpcap.Message, p.o.batch)
+	var first, last time.Time
+	for {
+		n, err := p.h.WriteBatch(ms)
+		if k, _ := p.h.PollBatch(in); k > 0 {
+			p.r.rx += uint64(k)
+		}
+		now := time.Now()
+		if n > 0 {
+			if first.IsZero() {
+				first = now
+			}
+			last = now
+			p.r.tx += uint64(n)
+		}
+		if p.over(now) {
+			break
+		}
+		if err != nil && !errors.Is(err, memifpcap.ErrTimeout) {
+			p.r.secs = last.Sub(first).Seconds()
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	p.r.secs = last.Sub(first).Seconds()
+	return nil
+}
+
+// read reads the next batch the way -rx-mode says. n == 0 with a nil error
+// means nothing arrived yet.
+func (p *perf) read(ms []memifpcap.Message) (int, error) {
+	if p.o.read != "batch" {
+		return p.readOne()
+	}
+	if p.o.rxMode == "poll" {
+		return p.h.PollBatch(ms)
+	}
+	n, err := p.h.ReadBatch(ms)
+	if errors.Is(err, memifpcap.ErrTimeout) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// readOne reads one frame with the single-frame call -read names (they
+// all wait as ReadBatch does).
+func (p *perf) readOne() (int, error) {
+	var err error
+	switch p.o.read {
+	case "zerocopy":
+		_, _, err = p.h.ZeroCopyReadPacketData()
+	case "copy":
+		_, _, err = p.h.ReadPacketData()
+	default:
+		if p.buf == nil {
+			p.buf = make([]byte, 65536)
+		}
+		_, err = p.h.ReadPacketDataTo(p.buf)
+	}
+	if errors.Is(err, memifpcap.ErrTimeout) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// receive counts (and with echo sends back) what arrives, until the end,
+// or until the link goes down after frames came.
+func (p *perf) receive(echo bool) error {
+	ms := make([]memifpcap.Message, p.o.batch)
+	var first, last time.Time
+	defer func() { p.r.secs = last.Sub(first).Seconds() }()
+	idle := 0
+	for {
+		n, err := p.read(ms)
+		if err != nil {
+			if errors.Is(err, memifpcap.ErrLinkDown) && p.r.rx > 0 {
+				return nil // the generator left
+			}
+			if !errors.Is(err, memifpcap.ErrLinkDown) {
+				return fmt.Errorf("read: %w", err)
+			}
+		}
+		if n == 0 {
+			// Look at the clock once in a while only: a busy poll
+			// comes here millions of times a second.
+			if idle++; idle&1023 == 0 && p.over(time.Now()) {
+				return nil
+			}
+			continue
+		}
+		idle = 0
+		now := time.Now()
+		if first.IsZero() {
+			first = now
+		}
+		last = now
+		p.r.rx += uint64(n)
+		if echo {
+			if err := p.send(ms[:n]); err != nil {
+				return err
+			}
+		}
+		if p.over(now) {
+			return nil
+		}
+	}
+}
+
+// send writes all of ms, waiting for room as long as the run lasts.
+func (p *perf) send(ms []memifpcap.Message) error {
+	for len(ms) > 0 {
+		n, err := p.h.WriteBatch(ms)
+		p.r.tx += uint64(n)
+		ms = ms[n:]
+		if err != nil {
+			if errors.Is(err, memifpcap.ErrTimeout) && !p.over(time.Now()) {
+				continue
+			}
+			if errors.Is(err, memifpcap.ErrLinkDown) {
+				return nil
+			}
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	return nil
+}
+
+// pingpong sends one frame at a time, numbered behind the UDP header, and
+// times its return.
+func (p *perf) pingpong() error {
+	f := testFrame(p.o.size)
+	out := []memifpcap.Message{{Buffers: [][]byte{f}}}
+	in := make([]memifpcap.Message, 1)
+	rtts := make([]time.Duration, 0, 1<<16)
+	start := time.Now()
+	defer func() {
+		p.r.secs = time.Since(start).Seconds()
+		p.r.rtts = rtts
+		p.r.rttAvg, p.r.rttP50, p.r.rttP99 = stats(rtts)
+	}()
+	for seq := uint64(1); ; seq++ {
+		binary.BigEndian.PutUint64(f[42:], seq)
+		t0 := time.Now()
+		if p.over(t0) {
+			return nil
+		}
+		if _, err := p.h.WriteBatch(out); err != nil {
+			if errors.Is(err, memifpcap.ErrTimeout) {
+				continue
+			}
+			return fmt.Errorf("write: %w", err)
+		}
+		p.r.tx++
+		for spins := 0; ; spins++ {
+			n, err := p.read(in)
+			if err != nil {
+				return fmt.Errorf("read: %w", err)
+			}
+			if n == 1 {
+				p.r.rx++
+				m := in[0]
+				if len(m.Buffers[0]) >= 50 && binary.BigEndian.Uint64(m.Buffers[0][42:]) == seq {
+					rtts = append(rtts, time.Since(t0))
+					break
+				}
+				continue // a late echo of an earlier frame
+			}
+			if spins&1023 == 1023 && time.Since(t0) > 200*time.Millisecond {
+				p.lost++
+				break // lost: send the next one
+			}
+		}
+	}
+}
+
+// stats returns the average, the median and the 99th percentile of rtts
+// in microseconds.
+func stats(rtts []time.Duration) (avg, p50, p99 float64) {
+	if len(rtts) == 0 {
+		return 0, 0, 0
+	}
+	var sum time.Duration
+	for _, d := range rtts {
+		sum += d
+	}
+	s := slices.Clone(rtts)
+	slices.Sort(s)
+	pct := func(q int) float64 { return float64(s[(len(s)*q+99)/100-1]) / 1e3 }
+	return float64(sum) / float64(len(s)) / 1e3, pct(50), pct(99)
+}

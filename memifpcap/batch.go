@@ -1,0 +1,275 @@
+package memifpcap
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/google/gopacket"
+
+	"github.com/memifpcap/memifpcap/ring"
+)
+
+// Message is one packet of a batch, in the shape of golang.org/x/net/ipv4's
+// Message: ReadBatch fills a slice of them, WriteBatch sends one.
+type Message struct {
+	// Buffers is the packet, one slice per memif descriptor.
+	//
+	// ReadBatch sets it to views into the shared memory slots the peer
+	// wrote (appended to Buffers[:0], so once its capacity holds the
+	// longest chain, reads do not allocate), trimmed to CaptureLength
+	// bytes in total. The views stay valid until the next read of any
+	// kind, or Close: the slots go back to the peer then. Do not write to
+	// them.
+	//
+	// WriteBatch sends the concatenation of Buffers as one frame, copied
+	// into the ring (Buffers may be reused when WriteBatch returns); a
+	// frame longer than one memif buffer travels as a chain.
+	Buffers [][]byte
+	// N is the frame's full length (ReadBatch; CaptureInfo.Length too) or
+	// the bytes sent (WriteBatch).
+	N int
+	// CaptureInfo is set by ReadBatch: one Timestamp for the whole batch
+	// (memif carries none; the batch is stamped when it is taken off the
+	// ring), CaptureLength and Length. AncillaryData is left nil, so that a
+	// batch boxes nothing; the queue is always 0 and the metadata word is
+	// in Metadata.
+	CaptureInfo gopacket.CaptureInfo
+	// Metadata is the metadata word of the packet's first descriptor
+	// (ReadBatch); see AncillaryMetadata.
+	Metadata uint32
+}
+
+// ReadBatch reads up to len(ms) packets into ms and returns how many it
+// read. It waits for the first packet as ZeroCopyReadPacketData does (up to
+// ReadTimeout, ErrLinkDown once when the link goes down, io.EOF after
+// Close), then takes every further packet the ring already holds, up to
+// len(ms), without waiting. Nothing is copied: see Message.Buffers for how
+// long the views live. The slots of the whole batch go back to the peer
+// with one store of the ring index at the next read; the peer's index is
+// loaded once per batch (again only if the batch outruns it), the clock
+// read once, and the counters updated once.
+//
+// With a BPF filter set (SetBPF), rejected packets are skipped and count
+// in Stats().Filtered, as for the other reads.
+func (h *Handle) ReadBatch(ms []Message) (int, error) {
+	return h.readBatch(ms, true)
+}
+
+// PollBatch is ReadBatch without waiting: it returns 0 and a nil error at
+// once when no packet is ready, and ErrLinkDown while the link is down.
+// It is for busy-polling receivers (memifperf -rx-mode poll), which trade a
+// CPU for the shortest latency; it never asks the peer for an interrupt.
+// Like every read, it hands back the slots of the previous batch.
+func (h *Handle) PollBatch(ms []Message) (int, error) {
+	n, err := h.readBatch(ms, false)
+	if err == errNoPacketYet {
+		return 0, nil
+	}
+	return n, err
+}
+
+func (h *Handle) readBatch(ms []Message, wait bool) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	h.rxMu.Lock()
+	defer h.rxMu.Unlock()
+	segs, n, s, err := h.nextPacket(wait)
+	if err != nil {
+		return 0, err
+	}
+	st := &h.rxState
+	// The first packet's views are in st.segs, which the next take
+	// reuses: move them into the message first.
+	ms[0].Buffers = append(ms[0].Buffers[:0], segs...)
+	capLen := st.fill(&ms[0], n, s.rx.Metadata())
+	bytes := uint64(n)
+	truncated := uint64(0)
+	if capLen < n {
+		truncated++
+	}
+	count := 1
+	for count < len(ms) {
+		m := &ms[count]
+		segs, n, err := s.rx.Next(m.Buffers[:0])
+		if err != nil {
+			// ErrNoPacket: the batch ends here. A corrupt index is
+			// found again, and acted on, by the next read.
+			break
+		}
+		m.Buffers = segs
+		if !st.accept(segs, n) {
+			// The slot is handed back with the batch's.
+			bump(&h.stats.filtered, 1)
+			continue
+		}
+		c := st.fill(m, n, s.rx.Metadata())
+		if c < n {
+			truncated++
+		}
+
+		bytes += uint64(n)
+		count++
+	}
+	if bad := s.rx.Stats().BadDescriptors; bad != 0 {
+		h.stats.badDescs.Store(s.rxBadBase + bad)
+	}
+	// Released on the next read, as for ZeroCopyReadPacketData.
+	st.held = s
+	now := time.Now()
+	for i := range ms[:count] {
+		ms[i].CaptureInfo.Timestamp = now
+	}
+	c := &h.stats
+	bump(&c.packets, uint64(count))
+	bump(&c.bytes, bytes)
+	if truncated != 0 {
+		bump(&c.truncated, truncated)
+	}
+	return count, nil
+}
+
+// fill trims m.Buffers, the views of an n-byte packet the filter accepted,
+// to the bytes a read returns, sets m's lengths and returns the capture
+// length. The timestamp is set by the caller, once per batch.
+func (st *rxState) fill(m *Message, n int, meta uint32) int {
+	capLen := min(n, st.snapLen, st.keep)
+	if capLen < n {
+		left := capLen
+		for i, b := range m.Buffers {
+			if len(b) >= left {
+				m.Buffers[i] = b[:left]
+				clear(m.Buffers[i+1:])
+				m.Buffers = m.Buffers[:i+1]
+				break
+			}
+			left -= len(b)
+		}
+	}
+	m.N = n
+	m.Metadata = meta
+	m.CaptureInfo = gopacket.CaptureInfo{CaptureLength: capLen, Length: n}
+	return capLen
+}
+
+// WriteBatch sends the frames in ms, each the concatenation of its Buffers,
+// and returns how many it sent. The frames are copied into the transmit
+// ring in order and published with one store of the ring index, and the
+// peer is signalled at most once, if it asked for interrupts.
+//
+// When the ring is full before the first frame, WriteBatch waits for room
+// as WritePacketData does (up to WriteTimeout, then ErrTimeout); once at
+// least one frame is written, a full ring ends the batch early with a nil
+// error: send the rest, ms[n:], again. It fails at once with ErrLinkDown
+// while the link is down. A frame that can never be sent (empty: an error
+// wrapping ring.ErrEmptyFrame; too large: ring.ErrFrameTooLarge) ends the
+// batch with its index n and the error, and counts in Stats().TxDropped;
+// the frames before it are sent.
+func (h *Handle) WriteBatch(ms []Message) (int, error) {
+	if h.closed.Load() {
+		return 0, ErrClosed
+	}
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	var dl time.Time
+	waited, full := 0, false
+	for {
+		if h.closed.Load() {
+			return 0, h.dropped(ErrClosed)
+		}
+		h.txMu.Lock()
+		n, err := h.writeBatchLocked(ms)
+		h.txMu.Unlock()
+		switch {
+		case n > 0:
+			return n, err
+		case err == errWaitRoom:
+			if !full {
+				full = true
+				h.stats.txFull.Add(1)
+			}
+		case err != errWaitOwner:
+			return 0, err
+		}
+		if waited == 0 && h.cfg.WriteTimeout > 0 {
+			dl = time.Now().Add(h.cfg.WriteTimeout)
+		}
+		waited++
+		if waited < txSpins {
+			runtime.Gosched()
+			continue
+		}
+		if !dl.IsZero() && !time.Now().Before(dl) {
+			return 0, h.dropped(ErrTimeout)
+		}
+		time.Sleep(txSleep)
+	}
+}
+
+// writeBatchLocked writes as many frames of ms as fit, with txMu held, and
+// publishes them. With n == 0, errWaitRoom and errWaitOwner mean try again;
+// with n > 0, err is why frame n was refused for good (or nil).
+func (h *Handle) writeBatchLocked(ms []Message) (n int, err error) {
+	s := h.sess.Load()
+	if s == nil || s.down.Load() {
+		return 0, h.dropped(ErrLinkDown)
+	}
+	if h.txState.owner != nil {
+		return 0, errWaitOwner
+	}
+	var bytes uint64
+	for i := range ms {
+		m := &ms[i]
+		var werr error
+		if len(m.Buffers) == 1 {
+			werr = s.tx.Write(m.Buffers[0])
+		} else {
+			werr = s.tx.WriteVector(m.Buffers)
+		}
+		if werr != nil {
+			err = h.batchFailed(s, werr, m, i)
+			break
+		}
+		m.N = msgLen(m.Buffers)
+		bytes += uint64(m.N)
+		n++
+	}
+	if n > 0 {
+		if s.tx.Publish() {
+			_ = s.txEvent.Signal()
+		}
+		bump(&h.stats.txPackets, uint64(n))
+		bump(&h.stats.txBytes, bytes)
+		if err == errWaitRoom {
+			err = nil
+		}
+	}
+	return n, err
+}
+
+// batchFailed sorts the error of frame i of a batch, as txFailed does for
+// one frame, and counts a frame refused for good in TxDropped.
+func (h *Handle) batchFailed(s *session, err error, m *Message, i int) error {
+	switch {
+	case errors.Is(err, ring.ErrEmptyFrame):
+		return h.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
+	case errors.Is(err, ring.ErrRingFull):
+		return errWaitRoom
+	}
+	err = h.txFailed(s, err, msgLen(m.Buffers))
+	if err == errWaitRoom {
+		return err
+	}
+	return h.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
+}
+
+func msgLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
