@@ -337,10 +337,15 @@ func TestHostileDescriptors(t *testing.T) {
 	require.Equal(t, uint64(len(bad))+uint64(n), st.BadDescriptors)
 	require.Equal(t, uint64(2), st.Packets)
 	require.True(t, srv.LinkUp())
-	// KNOWN GAP (memifpcap/read.go, issue 5's file): the skipped slots are
-	// handed back only with the next delivered packet, and a chain that
-	// fills the ring leaves the producer no slot for one; the hostile
-	// client stalls itself (nobody else). See the report of issue 6.
+	// The skipped slots are handed back while the reader waits, so the
+	// client has room again and its next frame arrives.
+	idx += n
+	require.NoError(t, hostile.WaitIndex(m.C2S.Tail, idx, hostileStep))
+	put(m, idx, []byte("after the bad chain"), 0)
+	m.C2S.StoreHead(idx + 1)
+	data, _, err = srv.ReadPacketData()
+	require.NoError(t, err)
+	require.Equal(t, []byte("after the bad chain"), data)
 }
 
 // Head jumping by more than the ring size: the ring cannot be trusted, the

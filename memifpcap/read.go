@@ -279,6 +279,11 @@ func (h *Handle) nextPacket(wait bool) ([][]byte, int, *session, error) {
 		if !wait {
 			return nil, 0, nil, errNoPacketYet
 		}
+		// Nothing complete to read, and nothing handed out is held (a
+		// waiting read is the first of its call): give back the slots
+		// Next consumed while skipping bad descriptors. A peer whose bad
+		// chain filled the ring needs them to publish anything more.
+		s.rx.Release()
 		if spins < pollSpins {
 			spins++
 			runtime.Gosched()
