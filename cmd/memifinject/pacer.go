@@ -172,6 +172,13 @@ func nanoseconds(f float64) time.Duration {
 // errDurationOver if that is at or past the end of the run, or
 // context.Canceled if done is closed first.
 func (p *pacer) wait(ts time.Time, size int, done <-chan struct{}) error {
+	return p.waitIdle(ts, size, done, nil)
+}
+
+// waitIdle is wait that first calls idle (when not nil), once, if the
+// packet is not due yet: the replay sends the frames it gathered, all due
+// already, before it sleeps. An error from idle is returned as it is.
+func (p *pacer) waitIdle(ts time.Time, size int, done <-chan struct{}, idle func() error) error {
 	p.start()
 	if p.pace.kind == pacingTopSpeed {
 		if p.end > 0 && p.clock.now() >= p.end {
@@ -192,6 +199,13 @@ func (p *pacer) wait(ts time.Time, size int, done <-chan struct{}) error {
 				p.base += late - p.burst
 			}
 			return nil
+		}
+		if idle != nil {
+			if err := idle(); err != nil {
+				return err
+			}
+			idle = nil
+			continue // sending took time: look at the clock again
 		}
 		if ahead > spinAbove {
 			if !p.clock.sleep(ahead-spinMargin, done) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -262,4 +263,37 @@ func TestPacerFarFutureDoesNotWrap(t *testing.T) {
 	// The second packet is due in 10^309 s, past any -duration: not now.
 	require.Equal(t, errDurationOver, p.wait(epoch, 100, nil))
 	require.Zero(t, c.now())
+}
+
+// The replay sends its gathered frames (idle) only when the next packet is
+// not due yet, once, and the pacer then waits only for what is left.
+func TestPacerIdleBeforeWaiting(t *testing.T) {
+	c := &fakeClock{}
+	p := newPacer(c, pacing{kind: pacingPPS, pps: 1000}, 10*time.Millisecond)
+	idles := 0
+	idle := func(d time.Duration) func() error {
+		return func() error { idles++; c.t += d; return nil }
+	}
+	// Packet 0 is due at once: no idle.
+	require.NoError(t, p.waitIdle(epoch, 100, nil, idle(0)))
+	require.Equal(t, 0, idles)
+	// Packet 1, due at 1 ms: idle once (300 µs), then the pacer waits
+	// the rest, and releases it on time.
+	require.NoError(t, p.waitIdle(epoch, 100, nil, idle(300*time.Microsecond)))
+	require.Equal(t, 1, idles)
+	require.Equal(t, time.Millisecond, c.now())
+	// Packet 2, due at 2 ms: idle takes 1.5 ms, past the due time, so the
+	// packet goes at once after it.
+	require.NoError(t, p.waitIdle(epoch, 100, nil, idle(1500*time.Microsecond)))
+	require.Equal(t, 2, idles)
+	require.Equal(t, 2500*time.Microsecond, c.now())
+	// Packet 3, due at 3 ms: an idle error comes back as it is.
+	errSend := errors.New("send failed")
+	require.Equal(t, errSend, p.waitIdle(epoch, 100, nil, func() error { return errSend }))
+	require.Equal(t, 2500*time.Microsecond, c.now())
+	// Past the end of the run: errDurationOver, without idle (the replay
+	// sends what it gathered when it stops).
+	c.t = 20 * time.Millisecond
+	require.Equal(t, errDurationOver, p.waitIdle(epoch, 100, nil, idle(0)))
+	require.Equal(t, 2, idles)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -80,6 +81,7 @@ type replay struct {
 	startNS, lastNS                atomic.Int64  // clock times of the start and the latest send
 	started                        atomic.Bool
 	ringFullBase                   uint64
+	batch                          *batch // the due frames not sent yet
 
 	// ctx ends the run (a signal); stderr is where link changes are told.
 	ctx    context.Context
@@ -125,7 +127,43 @@ func (r *replay) run(ctx context.Context) error {
 	return nil
 }
 
-// file sends one pass over file i.
+// batchSize is how many due frames one WriteBatch sends at most: the
+// mutex, the session checks, the publication of the ring index and the
+// counters are paid once per batch instead of once per frame, most of the
+// cost of a 64-byte frame (docs/PERFORMANCE.md, case 5).
+const batchSize = 32
+
+// pending is a frame gathered for the next batch.
+type pending struct {
+	data  []byte // the frame, when it stays valid (a preloaded file)
+	off   int    // else the frame is batch.arena[off:off+size]
+	size  int
+	num   int  // its record number, for errors and resume
+	trunc bool // captured shorter than it was on the wire
+}
+
+// batch is the frames that are due and not sent yet, all of one file.
+type batch struct {
+	frames []pending
+	// arena holds copies of frames read from disk, whose bytes the
+	// reader reuses at the next record.
+	arena []byte
+	ms    []memifpcap.Message
+}
+
+func newBatch() *batch {
+	b := &batch{frames: make([]pending, 0, batchSize), ms: make([]memifpcap.Message, batchSize)}
+	views := make([][]byte, batchSize)
+	for i := range b.ms {
+		b.ms[i].Buffers = views[i : i+1 : i+1]
+	}
+	return b
+}
+
+// file sends one pass over file i. Frames that are due go out in batches
+// of up to batchSize (all of them with -topspeed); the batch is sent
+// before the pacer sleeps, at the end of the file and when the replay
+// stops, so a frame never waits for a later one.
 func (r *replay) file(i int, done <-chan struct{}) error {
 	f := r.in.files[i]
 	src, err := r.in.open(i)
@@ -133,18 +171,27 @@ func (r *replay) file(i int, done <-chan struct{}) error {
 		return r.partWay(err)
 	}
 	defer src.close()
+	if r.batch == nil {
+		r.batch = newBatch()
+	}
+	b := r.batch
+	_, inMem := src.(*memSource)
+	flush := func() error { return r.flush(f) }
 	r.pacer.restart()
 	var p packet
 	for {
-		if r.o.limit > 0 && r.sent.Load() >= r.o.limit {
-			return errStop
+		if r.o.limit > 0 && r.sent.Load()+uint64(len(b.frames)) >= r.o.limit {
+			return stopAfter(flush())
 		}
 		select {
 		case <-done:
-			return errStop
+			return stopAfter(flush())
 		default:
 		}
 		if err := src.next(&p); err != nil {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
 			if err == io.EOF {
 				return nil
 			}
@@ -154,17 +201,48 @@ func (r *replay) file(i int, done <-chan struct{}) error {
 			r.startNS.Store(int64(r.clock.now()))
 			r.started.Store(true)
 		}
-		switch err := r.pacer.wait(p.ts, len(p.data), done); err {
+		switch err := r.pacer.waitIdle(p.ts, len(p.data), done, flush); err {
 		case nil:
 		case errDurationOver, context.Canceled:
-			return errStop
+			return stopAfter(flush())
 		default:
 			return err
 		}
-		if err := r.send(f, &p); err != nil {
-			return err
+		data := p.data
+		if p.linkType == linkTypeEthernet && r.o.stripL2 {
+			ip, ok := stripL2(data)
+			if !ok {
+				bump(&r.skipped, 1)
+				continue
+			}
+			data = ip
+		}
+		fr := pending{size: len(data), num: p.num, trunc: len(p.data) < p.length}
+		if inMem {
+			fr.data = data
+		} else {
+			fr.off = len(b.arena)
+			b.arena = append(b.arena, data...)
+		}
+		b.frames = append(b.frames, fr)
+		if len(b.frames) == batchSize {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// batchErrorPrefix starts WriteBatch's errors for a frame it refused for
+// good (memifpcap/batch.go), around the error a single write returns.
+const batchErrorPrefix = "memif: write batch: message "
+
+// stopAfter is errStop, unless sending what was due failed.
+func stopAfter(err error) error {
+	if err != nil {
+		return err
+	}
+	return errStop
 }
 
 // partWay reports bad input met while sending (-no-verify, or a file
@@ -173,53 +251,82 @@ func (r *replay) partWay(err error) error {
 	return fmt.Errorf("%w; stopped after sending %d packets", err, r.sent.Load())
 }
 
-// send writes one frame. memifpcap copies it into the ring (waiting, up to
-// -write-timeout, while the ring is full), so p's buffer is free again on
-// return.
-func (r *replay) send(f *inputFile, p *packet) error {
-	data := p.data
-	if p.linkType == linkTypeEthernet && r.o.stripL2 {
-		ip, ok := stripL2(data)
-		if !ok {
-			bump(&r.skipped, 1)
-			return nil
+// flush sends the gathered frames of file f. memifpcap copies them into
+// the ring, so their buffers are free again on return. WriteBatch sends
+// what fits and says how many: the rest is sent again, and when the ring
+// is full before the first frame, WriteBatch waits, up to -write-timeout,
+// as a single write does. Every frame is counted as it would be one by
+// one: those before a failure are sent, the one that fails is failed.
+func (r *replay) flush(f *inputFile) error {
+	b := r.batch
+	frames := b.frames
+	defer func() {
+		b.frames = b.frames[:0]
+		b.arena = b.arena[:0]
+	}()
+	for len(frames) > 0 {
+		ms := b.ms[:len(frames)]
+		for i := range frames {
+			fr := &frames[i]
+			if fr.data != nil {
+				ms[i].Buffers[0] = fr.data
+			} else {
+				ms[i].Buffers[0] = b.arena[fr.off : fr.off+fr.size]
+			}
 		}
-		data = ip
-	}
-	err := r.h.WritePacketData(data)
-	if errors.Is(err, memifpcap.ErrLinkDown) && r.resume(f, p) {
-		err = r.h.WritePacketData(data)
-	}
-	now := int64(r.clock.now())
-	if err == nil {
-		bump(&r.sent, 1)
-		bump(&r.bytes, uint64(len(data)))
-		if len(p.data) < p.length {
-			bump(&r.truncated, 1)
+		n, err := r.h.WriteBatch(ms)
+		if n > 0 {
+			now := int64(r.clock.now())
+			var bytes, trunc uint64
+			for i := range frames[:n] {
+				bytes += uint64(frames[i].size)
+				if frames[i].trunc {
+					trunc++
+				}
+			}
+			bump(&r.sent, uint64(n))
+			bump(&r.bytes, bytes)
+			if trunc > 0 {
+				bump(&r.truncated, trunc)
+			}
+			r.lastNS.Store(now)
+			frames = frames[n:]
 		}
-		r.lastNS.Store(now)
-		return nil
+		if err == nil {
+			continue
+		}
+		// frames[0] is the frame that failed.
+		if errors.Is(err, memifpcap.ErrLinkDown) && r.resume(f, frames[0].num) {
+			continue
+		}
+		bump(&r.failed, 1)
+		switch {
+		case errors.Is(err, memifpcap.ErrTimeout):
+			err = fmt.Errorf("the memif ring stayed full for %v (-write-timeout): the peer is not taking frames", r.o.writeTimeout)
+		case errors.Is(err, memifpcap.ErrLinkDown):
+			err = fmt.Errorf("the memif link went down and did not come back within %v (-wait)", r.o.wait)
+		case strings.HasPrefix(err.Error(), batchErrorPrefix):
+			// The error is told as a single write tells it: the
+			// packet number already says which frame it was.
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+		}
+		return fmt.Errorf("%s: packet %d: %w; stopped after sending %d packets", f.name, frames[0].num, err, r.sent.Load())
 	}
-	bump(&r.failed, 1)
-	switch {
-	case errors.Is(err, memifpcap.ErrTimeout):
-		err = fmt.Errorf("the memif ring stayed full for %v (-write-timeout): the peer is not taking frames", r.o.writeTimeout)
-	case errors.Is(err, memifpcap.ErrLinkDown):
-		err = fmt.Errorf("the memif link went down and did not come back within %v (-wait)", r.o.wait)
-	}
-	return fmt.Errorf("%s: packet %d: %w; stopped after sending %d packets", f.name, p.num, err, r.sent.Load())
+	return nil
 }
 
 // resume waits, up to -wait, for a link that went down mid-replay to come
 // back (a client reconnects by itself; a server takes the next client),
 // and reports whether it did: the replay then goes on from the frame that
-// failed. Frames still in the ring when the link dropped are lost with it;
-// memif cannot tell how many.
-func (r *replay) resume(f *inputFile, p *packet) bool {
+// failed, record num of file f. Frames still in the ring when the link
+// dropped are lost with it; memif cannot tell how many.
+func (r *replay) resume(f *inputFile, num int) bool {
 	if r.ctx == nil {
 		return false
 	}
-	fmt.Fprintf(r.stderr, "memifinject: link down at %s packet %d; waiting up to %v (-wait) for it to come back\n", f.name, p.num, r.o.wait)
+	fmt.Fprintf(r.stderr, "memifinject: link down at %s packet %d; waiting up to %v (-wait) for it to come back\n", f.name, num, r.o.wait)
 	ctx := r.ctx
 	if r.o.wait > 0 {
 		var cancel context.CancelFunc
@@ -229,7 +336,7 @@ func (r *replay) resume(f *inputFile, p *packet) bool {
 	if r.h.WaitLinkUp(ctx) != nil {
 		return false
 	}
-	fmt.Fprintf(r.stderr, "memifinject: link up again; resuming at %s packet %d\n", f.name, p.num)
+	fmt.Fprintf(r.stderr, "memifinject: link up again; resuming at %s packet %d\n", f.name, num)
 	r.pacer.restart()
 	return true
 }
