@@ -3,7 +3,8 @@ package memifpcap
 // AncillaryQueue is the memif queue a frame was read from, found in
 // CaptureInfo.AncillaryData of every read, as afpacket reports
 // AncillaryVLAN. Queue is the index of the receive ring (the ADD_RING
-// index); a Handle reads queue 0, so today it is always 0. To find it:
+// index): RxQueue.ID of the queue read, 0 for the Handle's own reads. To
+// find it:
 //
 //	for _, a := range ci.AncillaryData {
 //		if q, ok := a.(memifpcap.AncillaryQueue); ok {

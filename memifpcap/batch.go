@@ -33,8 +33,8 @@ type Message struct {
 	// CaptureInfo is set by ReadBatch: one Timestamp for the whole batch
 	// (memif carries none; the batch is stamped when it is taken off the
 	// ring), CaptureLength and Length. AncillaryData is left nil, so that a
-	// batch boxes nothing; the queue is always 0 and the metadata word is
-	// in Metadata.
+	// batch boxes nothing; the queue is the one read (RxQueue.ID, 0 for the
+	// Handle's ReadBatch) and the metadata word is in Metadata.
 	CaptureInfo gopacket.CaptureInfo
 	// Metadata is the metadata word of the packet's first descriptor
 	// (ReadBatch); see AncillaryMetadata.
@@ -53,38 +53,48 @@ type Message struct {
 //
 // With a BPF filter set (SetBPF), rejected packets are skipped and count
 // in Stats().Filtered, as for the other reads.
-func (h *Handle) ReadBatch(ms []Message) (int, error) {
-	return h.readBatch(ms, true)
+func (q *RxQueue) ReadBatch(ms []Message) (int, error) {
+	return q.readBatch(ms, true)
 }
+
+// ReadBatch reads receive queue 0; see RxQueue.ReadBatch.
+func (h *Handle) ReadBatch(ms []Message) (int, error) { return h.rxq[0].ReadBatch(ms) }
+
+// PollBatch polls receive queue 0; see RxQueue.PollBatch.
+func (h *Handle) PollBatch(ms []Message) (int, error) { return h.rxq[0].PollBatch(ms) }
+
+// WriteBatch writes to transmit queue 0; see TxQueue.WriteBatch.
+func (h *Handle) WriteBatch(ms []Message) (int, error) { return h.txq[0].WriteBatch(ms) }
 
 // PollBatch is ReadBatch without waiting: it returns 0 and a nil error at
 // once when no packet is ready, and ErrLinkDown while the link is down.
 // It is for busy-polling receivers (memifperf -rx-mode poll), which trade a
 // CPU for the shortest latency; it never asks the peer for an interrupt.
 // Like every read, it hands back the slots of the previous batch.
-func (h *Handle) PollBatch(ms []Message) (int, error) {
-	n, err := h.readBatch(ms, false)
+func (q *RxQueue) PollBatch(ms []Message) (int, error) {
+	n, err := q.readBatch(ms, false)
 	if err == errNoPacketYet {
 		return 0, nil
 	}
 	return n, err
 }
 
-func (h *Handle) readBatch(ms []Message, wait bool) (int, error) {
+func (q *RxQueue) readBatch(ms []Message, wait bool) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	h.rxMu.Lock()
-	defer h.rxMu.Unlock()
-	segs, n, s, err := h.nextPacket(wait)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
 		return 0, err
 	}
-	st := &h.rxState
+	rx := s.rx[q.id]
+	st := &q.st
 	// The first packet's views are in st.segs, which the next take
 	// reuses: move them into the message first.
 	ms[0].Buffers = append(ms[0].Buffers[:0], segs...)
-	capLen := st.fill(&ms[0], n, s.rx.Metadata())
+	capLen := st.fill(&ms[0], n, rx.Metadata())
 	bytes := uint64(n)
 	truncated := uint64(0)
 	if capLen < n {
@@ -93,7 +103,7 @@ func (h *Handle) readBatch(ms []Message, wait bool) (int, error) {
 	count := 1
 	for count < len(ms) {
 		m := &ms[count]
-		segs, n, err := s.rx.Next(m.Buffers[:0])
+		segs, n, err := rx.Next(m.Buffers[:0])
 		if err != nil {
 			// ErrNoPacket: the batch ends here. A corrupt index is
 			// found again, and acted on, by the next read.
@@ -102,10 +112,10 @@ func (h *Handle) readBatch(ms []Message, wait bool) (int, error) {
 		m.Buffers = segs
 		if !st.accept(segs, n) {
 			// The slot is handed back with the batch's.
-			bump(&h.stats.filtered, 1)
+			bump(&q.stats.filtered, 1)
 			continue
 		}
-		c := st.fill(m, n, s.rx.Metadata())
+		c := st.fill(m, n, rx.Metadata())
 		if c < n {
 			truncated++
 		}
@@ -113,8 +123,8 @@ func (h *Handle) readBatch(ms []Message, wait bool) (int, error) {
 		bytes += uint64(n)
 		count++
 	}
-	if bad := s.rx.Stats().BadDescriptors; bad != 0 {
-		h.stats.badDescs.Store(s.rxBadBase + bad)
+	if bad := rx.Stats().BadDescriptors; bad != 0 {
+		q.stats.badDescs.Store(s.rxBadBase[q.id] + bad)
 	}
 	// Released on the next read, as for ZeroCopyReadPacketData.
 	st.held = s
@@ -122,7 +132,7 @@ func (h *Handle) readBatch(ms []Message, wait bool) (int, error) {
 	for i := range ms[:count] {
 		ms[i].CaptureInfo.Timestamp = now
 	}
-	c := &h.stats
+	c := &q.stats
 	bump(&c.packets, uint64(count))
 	bump(&c.bytes, bytes)
 	if truncated != 0 {
@@ -167,8 +177,8 @@ func (st *rxState) fill(m *Message, n int, meta uint32) int {
 // wrapping ring.ErrEmptyFrame; too large: ring.ErrFrameTooLarge) ends the
 // batch with its index n and the error, and counts in Stats().TxDropped;
 // the frames before it are sent.
-func (h *Handle) WriteBatch(ms []Message) (int, error) {
-	if h.closed.Load() {
+func (q *TxQueue) WriteBatch(ms []Message) (int, error) {
+	if q.h.closed.Load() {
 		return 0, ErrClosed
 	}
 	if len(ms) == 0 {
@@ -177,25 +187,25 @@ func (h *Handle) WriteBatch(ms []Message) (int, error) {
 	var dl time.Time
 	waited, full := 0, false
 	for {
-		if h.closed.Load() {
-			return 0, h.dropped(ErrClosed)
+		if q.h.closed.Load() {
+			return 0, q.dropped(ErrClosed)
 		}
-		h.txMu.Lock()
-		n, err := h.writeBatchLocked(ms)
-		h.txMu.Unlock()
+		q.mu.Lock()
+		n, err := q.writeBatchLocked(ms)
+		q.mu.Unlock()
 		switch {
 		case n > 0:
 			return n, err
 		case err == errWaitRoom:
 			if !full {
 				full = true
-				h.stats.txFull.Add(1)
+				q.stats.txFull.Add(1)
 			}
 		case err != errWaitOwner:
 			return 0, err
 		}
-		if waited == 0 && h.cfg.WriteTimeout > 0 {
-			dl = time.Now().Add(h.cfg.WriteTimeout)
+		if waited == 0 && q.h.cfg.WriteTimeout > 0 {
+			dl = time.Now().Add(q.h.cfg.WriteTimeout)
 		}
 		waited++
 		if waited < txSpins {
@@ -203,21 +213,22 @@ func (h *Handle) WriteBatch(ms []Message) (int, error) {
 			continue
 		}
 		if !dl.IsZero() && !time.Now().Before(dl) {
-			return 0, h.dropped(ErrTimeout)
+			return 0, q.dropped(ErrTimeout)
 		}
 		time.Sleep(txSleep)
 	}
 }
 
-// writeBatchLocked writes as many frames of ms as fit, with txMu held, and
+// writeBatchLocked writes as many frames of ms as fit, with the queue's lock held, and
 // publishes them. With n == 0, errWaitRoom and errWaitOwner mean try again;
 // with n > 0, err is why frame n was refused for good (or nil).
-func (h *Handle) writeBatchLocked(ms []Message) (n int, err error) {
-	s := h.sess.Load()
-	if s == nil || s.down.Load() {
-		return 0, h.dropped(ErrLinkDown)
+func (q *TxQueue) writeBatchLocked(ms []Message) (n int, err error) {
+	s := q.h.sess.Load()
+	tx, err := q.producer(s)
+	if err != nil {
+		return 0, q.dropped(err)
 	}
-	if h.txState.owner != nil {
+	if q.st.owner != nil {
 		return 0, errWaitOwner
 	}
 	var bytes uint64
@@ -225,12 +236,12 @@ func (h *Handle) writeBatchLocked(ms []Message) (n int, err error) {
 		m := &ms[i]
 		var werr error
 		if len(m.Buffers) == 1 {
-			werr = s.tx.Write(m.Buffers[0])
+			werr = tx.Write(m.Buffers[0])
 		} else {
-			werr = s.tx.WriteVector(m.Buffers)
+			werr = tx.WriteVector(m.Buffers)
 		}
 		if werr != nil {
-			err = h.batchFailed(s, werr, m, i)
+			err = q.batchFailed(s, werr, m, i)
 			break
 		}
 		m.N = msgLen(m.Buffers)
@@ -238,11 +249,9 @@ func (h *Handle) writeBatchLocked(ms []Message) (n int, err error) {
 		n++
 	}
 	if n > 0 {
-		if s.tx.Publish() {
-			_ = s.txEvent.Signal()
-		}
-		bump(&h.stats.txPackets, uint64(n))
-		bump(&h.stats.txBytes, bytes)
+		q.publish(s)
+		bump(&q.stats.txPackets, uint64(n))
+		bump(&q.stats.txBytes, bytes)
 		if err == errWaitRoom {
 			err = nil
 		}
@@ -252,18 +261,18 @@ func (h *Handle) writeBatchLocked(ms []Message) (n int, err error) {
 
 // batchFailed sorts the error of frame i of a batch, as txFailed does for
 // one frame, and counts a frame refused for good in TxDropped.
-func (h *Handle) batchFailed(s *session, err error, m *Message, i int) error {
+func (q *TxQueue) batchFailed(s *session, err error, m *Message, i int) error {
 	switch {
 	case errors.Is(err, ring.ErrEmptyFrame):
-		return h.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
+		return q.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
 	case errors.Is(err, ring.ErrRingFull):
 		return errWaitRoom
 	}
-	err = h.txFailed(s, err, msgLen(m.Buffers))
+	err = q.txFailed(s, err, msgLen(m.Buffers))
 	if err == errWaitRoom {
 		return err
 	}
-	return h.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
+	return q.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
 }
 
 func msgLen(bufs [][]byte) int {

@@ -14,27 +14,53 @@ var _ bpf.Setter = (*Handle)(nil)
 // Stats().Filtered; a program that returns fewer bytes than the frame
 // truncates the capture, as in the kernel. Linux's ancillary extensions
 // (vlan_avail and friends) are not supported. SetBPF(nil) removes the
-// filter.
+// filter. On a Handle it filters every receive queue; RxQueue.SetBPF
+// filters one.
 func (h *Handle) SetBPF(filter []bpf.RawInstruction) error {
+	vm, err := compileBPF(filter)
+	if err != nil {
+		return err
+	}
+	for _, q := range h.rxq {
+		q.setFilter(vm)
+	}
+	return nil
+}
+
+// SetBPF installs a classic BPF filter on this queue only; see
+// Handle.SetBPF.
+func (q *RxQueue) SetBPF(filter []bpf.RawInstruction) error {
+	vm, err := compileBPF(filter)
+	if err != nil {
+		return err
+	}
+	q.setFilter(vm)
+	return nil
+}
+
+func (q *RxQueue) setFilter(vm *bpf.VM) {
+	q.mu.Lock()
+	q.st.filter = vm
+	q.mu.Unlock()
+}
+
+func compileBPF(filter []bpf.RawInstruction) (*bpf.VM, error) {
 	var vm *bpf.VM
 	if len(filter) > 0 {
 		insns, ok := bpf.Disassemble(filter)
 		if !ok {
 			for i, ins := range insns {
 				if _, raw := ins.(bpf.RawInstruction); raw {
-					return fmt.Errorf("memif: BPF instruction %d (%#v) is not a classic BPF instruction this VM runs", i, filter[i])
+					return nil, fmt.Errorf("memif: BPF instruction %d (%#v) is not a classic BPF instruction this VM runs", i, filter[i])
 				}
 			}
 		}
 		var err error
 		if vm, err = bpf.NewVM(insns); err != nil {
-			return fmt.Errorf("memif: BPF program: %w", err)
+			return nil, fmt.Errorf("memif: BPF program: %w", err)
 		}
 	}
-	h.rxMu.Lock()
-	h.rxState.filter = vm
-	h.rxMu.Unlock()
-	return nil
+	return vm, nil
 }
 
 // filtered runs the filter on a packet and reports how many of its bytes

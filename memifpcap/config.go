@@ -22,6 +22,9 @@ const (
 	DefaultHandshakeTimeout  = 5 * time.Second
 	DefaultReconnectInterval = 2 * time.Second
 	DefaultName              = "memifpcap"
+	// MaxQueues is the most queues per direction: HELLO's ring indices
+	// are a u16, but DPDK and VPP cap a queue id at 255.
+	MaxQueues = 255
 )
 
 // Role is the memif role of a Handle. The zero value is RoleClient.
@@ -137,6 +140,18 @@ type Config struct {
 	// negotiates: it must match the peer's build. 0 means 64 on amd64 and
 	// 128 on arm64 (VPP ≥ 24.02 and DPDK's generic arm64 builds).
 	CacheLine int
+	// RxQueues is the number of receive queues, 1 to 255; 0 means 1. A
+	// client offers that many rings from server to client; a server
+	// accepts up to that many (a client offering more is refused "Invalid
+	// ring index", as DPDK does) and uses fewer if its client offers fewer.
+	// VPP calls it rx-queues, DPDK's testpmd --rxq.
+	RxQueues int
+	// TxQueues is the number of transmit queues, 1 to 255; 0 means 1; as
+	// RxQueues, for the other direction.
+	TxQueues int
+	// RxMode is how every receive queue waits for frames; default
+	// RxModeAdaptive. RxQueue.SetRxMode changes one queue's.
+	RxMode RxMode
 	// AllowUnsealedRegions lets a server map regions that the client did
 	// not seal against shrinking. Such a region can be truncated under us,
 	// and touching it then raises SIGBUS; every known client seals, so
@@ -228,6 +243,21 @@ func (c *Config) normalize() (*config, error) {
 	}
 	if len(n.IfName) >= control.NameSize {
 		bad("IfName %q is longer than %d bytes", n.IfName, control.NameSize-1)
+	}
+	if n.RxQueues == 0 {
+		n.RxQueues = 1
+	}
+	if n.RxQueues < 1 || n.RxQueues > MaxQueues {
+		bad("RxQueues %d is outside 1..%d", n.RxQueues, MaxQueues)
+	}
+	if n.TxQueues == 0 {
+		n.TxQueues = 1
+	}
+	if n.TxQueues < 1 || n.TxQueues > MaxQueues {
+		bad("TxQueues %d is outside 1..%d", n.TxQueues, MaxQueues)
+	}
+	if n.RxMode < RxModeAdaptive || n.RxMode > RxModeInterrupt {
+		bad("RxMode %d is not adaptive (0), poll (1) or interrupt (2)", int(n.RxMode))
 	}
 	if n.CacheLine == 0 {
 		n.CacheLine = ring.DefaultCacheLine()

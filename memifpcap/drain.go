@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Drain waits until the peer has taken every frame written so far: on a
+// Drain waits until the peer has taken every frame written so far, on
+// every transmit queue: on a
 // client, until the server consumed them; on a server, until the client read
 // them and handed the buffers back. Call it before Close when the last
 // frames matter: closing tears the link down, and frames still in the ring
@@ -19,9 +20,11 @@ func (h *Handle) Drain(ctx context.Context) error {
 		if h.closed.Load() {
 			return ErrClosed
 		}
-		h.txMu.Lock()
-		// A session still current under txMu is still mapped (teardown
-		// takes txMu first), even if it is going down.
+		// A session still current under a queue's lock is still mapped
+		// (teardown takes every queue lock first), even if it is going
+		// down.
+		q0 := h.txq[0]
+		q0.mu.Lock()
 		s := h.sess.Load()
 		if first == nil {
 			first = s
@@ -33,9 +36,23 @@ func (h *Handle) Drain(ctx context.Context) error {
 		}
 		left := -1
 		if s != nil && s == first {
-			left = s.tx.InFlight()
+			left = s.tx[0].InFlight()
 		}
-		h.txMu.Unlock()
+		q0.mu.Unlock()
+		for _, q := range h.txq[1:] {
+			if left < 0 {
+				break
+			}
+			q.mu.Lock()
+			if s := h.sess.Load(); s == first && s != nil {
+				if q.id < len(s.tx) {
+					left += s.tx[q.id].InFlight()
+				}
+			} else {
+				left = -1
+			}
+			q.mu.Unlock()
+		}
 		if left != 0 && first != nil {
 			// A peer that took every frame and then left has drained
 			// the ring all the same: teardown noted what was left.
@@ -46,7 +63,7 @@ func (h *Handle) Drain(ctx context.Context) error {
 					left = -1
 				}
 			default:
-				// teardown notes txLeft under txMu but closes torn
+				// teardown notes txLeft under the queue locks but closes torn
 				// later: wait for it.
 				left = 1
 			}

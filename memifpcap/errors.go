@@ -21,6 +21,13 @@ var (
 
 	// ErrClosed is returned by writes on a closed Handle.
 	ErrClosed = errors.New("memif: handle closed")
+
+	// ErrNoQueue is returned by writes to a transmit queue that the link
+	// does not carry: a server's client offered fewer rings than the
+	// server has queues.
+	ErrNoQueue = errors.New("memif: queue not connected")
+
+	errBadRxMode = errors.New("unknown rx mode")
 )
 
 type timeoutError struct{}

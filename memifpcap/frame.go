@@ -44,7 +44,7 @@ import (
 // or the peer could never make room.) Send is Queue then Flush.
 //
 // From its first byte until Queue, Send or Discard, a frame holds the next
-// slot of the ring: every other write on the Handle (WritePacketData,
+// slot of its queue's ring: every other write on that queue (WritePacketData,
 // other FrameWriters) waits for it, up to WriteTimeout. So always end a
 // frame with one of those three, Discard when serializing failed, and do
 // not call other writes of the same Handle in between from the same
@@ -55,13 +55,13 @@ import (
 // cleared, or the Handle is closed. If the link goes down meanwhile, the
 // slot stays mapped until then, and Queue or Send reports ErrLinkDown.
 //
-// A FrameWriter is for one goroutine at a time; a Handle may have several.
+// A FrameWriter is for one goroutine at a time; a queue may have several.
 // Per frame, it does not allocate.
 type FrameWriter struct {
-	h   *Handle
+	q   *TxQueue
 	buf layersglue.SlotBuffer
 
-	// Touched only by the goroutine using the FrameWriter, under txMu
+	// Touched only by the goroutine using the FrameWriter, under the queue's lock
 	// when they relate to the ring.
 	holding bool     // a slot is reserved for the frame (lost if teardown took it)
 	sess    *session // the session of that slot and of the queued frames
@@ -72,9 +72,14 @@ type FrameWriter struct {
 
 var _ gopacket.SerializeBuffer = (*FrameWriter)(nil)
 
-// NewFrameWriter returns a FrameWriter for h.
+// NewFrameWriter returns a FrameWriter for transmit queue 0 of h.
 func (h *Handle) NewFrameWriter() *FrameWriter {
-	return &FrameWriter{h: h}
+	return h.txq[0].NewFrameWriter()
+}
+
+// NewFrameWriter returns a FrameWriter for this queue.
+func (q *TxQueue) NewFrameWriter() *FrameWriter {
+	return &FrameWriter{q: q}
 }
 
 // PrependBytes returns num bytes in front of the frame, in the transmit
@@ -83,7 +88,7 @@ func (h *Handle) NewFrameWriter() *FrameWriter {
 // reserved.
 func (w *FrameWriter) PrependBytes(num int) ([]byte, error) {
 	if !w.holding && num >= 0 {
-		if err := w.h.transmit(w, opReserve, nil); err != nil {
+		if err := w.q.transmit(w, opReserve, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -94,7 +99,7 @@ func (w *FrameWriter) PrependBytes(num int) ([]byte, error) {
 // the first call of a frame reserves the slot, as for PrependBytes.
 func (w *FrameWriter) AppendBytes(num int) ([]byte, error) {
 	if !w.holding && num >= 0 {
-		if err := w.h.transmit(w, opReserve, nil); err != nil {
+		if err := w.q.transmit(w, opReserve, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -122,12 +127,12 @@ func (w *FrameWriter) Send() error {
 	var err error
 	if !w.holding {
 		err = errNothingQueued
-	} else if err = w.h.transmit(w, opSend, nil); err == nil {
+	} else if err = w.q.transmit(w, opSend, nil); err == nil {
 		return w.lostError()
 	} else if w.holding {
-		w.h.txMu.Lock()
+		w.q.mu.Lock()
 		w.dropSlot()
-		w.h.txMu.Unlock()
+		w.q.mu.Unlock()
 	}
 	if ferr := w.Flush(); ferr != nil {
 		return errors.Join(err, ferr)
@@ -153,12 +158,12 @@ func (w *FrameWriter) Queue() error {
 	if !w.holding {
 		return errNothingQueued
 	}
-	err := w.h.transmit(w, opQueue, nil)
+	err := w.q.transmit(w, opQueue, nil)
 	if err != nil && w.holding {
 		// transmit gave up (timeout, Close) while we still held the slot.
-		w.h.txMu.Lock()
+		w.q.mu.Lock()
 		w.dropSlot()
-		w.h.txMu.Unlock()
+		w.q.mu.Unlock()
 	}
 	return err
 }
@@ -171,25 +176,23 @@ func (w *FrameWriter) Flush() error {
 	if w.queued == 0 && w.lost == 0 {
 		return nil
 	}
-	w.h.txMu.Lock()
+	w.q.mu.Lock()
 	w.publishLocked()
-	w.h.txMu.Unlock()
+	w.q.mu.Unlock()
 	return w.lostError()
 }
 
-// publishLocked publishes the queued frames, with txMu held, or counts them
+// publishLocked publishes the queued frames, with the queue's lock held, or counts them
 // as lost if their session is gone.
 func (w *FrameWriter) publishLocked() {
 	if w.queued == 0 {
 		return
 	}
-	h := w.h
-	if s := h.sess.Load(); s != nil && s == w.sess && !s.down.Load() {
-		if s.tx.Publish() {
-			_ = s.txEvent.Signal()
-		}
-		bump(&h.stats.txPackets, w.queued)
-		bump(&h.stats.txBytes, w.qBytes)
+	q := w.q
+	if s := q.h.sess.Load(); s != nil && s == w.sess && !s.down.Load() {
+		q.publish(s)
+		bump(&q.stats.txPackets, w.queued)
+		bump(&q.stats.txBytes, w.qBytes)
 		w.queued, w.qBytes = 0, 0
 		return
 	}
@@ -213,37 +216,38 @@ func (w *FrameWriter) Discard() {
 		w.buf.Reset()
 		return
 	}
-	w.h.txMu.Lock()
+	w.q.mu.Lock()
 	w.dropSlot()
-	w.h.txMu.Unlock()
+	w.q.mu.Unlock()
 }
 
-// reserveLocked reserves the next slot of s for w, with txMu held and no
+// reserveLocked reserves the next slot of s for w, with the queue's lock held and no
 // other FrameWriter owning the ring.
 func (w *FrameWriter) reserveLocked(s *session) error {
-	h := w.h
+	q := w.q
 	// Not holding a slot: nothing of w points into an orphaned session.
-	h.txState.release(w)
+	q.st.release(w)
 	if w.queued > 0 && w.sess != s {
 		w.loseQueued()
 	}
-	slot, err := s.tx.Reserve()
+	// attempt checked that s carries the queue.
+	slot, err := s.tx[q.id].Reserve()
 	if err != nil {
-		return h.txFailed(s, err, 0)
+		return q.txFailed(s, err, 0)
 	}
-	h.txState.owner, h.txState.ownerSess = w, s
+	q.st.owner, q.st.ownerSess = w, s
 	w.sess, w.holding = s, true
 	w.buf.SetSlot(slot)
 	return nil
 }
 
-// queueLocked commits w's frame, with txMu held. It returns errWaitRoom
+// queueLocked commits w's frame, with the queue's lock held. It returns errWaitRoom
 // (keeping the slot, and the other writers out) when a frame larger than
 // the slot needs more free slots than there are.
 func (w *FrameWriter) queueLocked() error {
-	h := w.h
+	q := w.q
 	s := w.sess
-	if h.txState.owner != w || s.down.Load() {
+	if q.st.owner != w || s.down.Load() {
 		w.dropSlot()
 		return ErrLinkDown
 	}
@@ -253,22 +257,22 @@ func (w *FrameWriter) queueLocked() error {
 		return fmt.Errorf("memif: frame writer: %w", ring.ErrEmptyFrame)
 	}
 	if w.buf.InSlot() {
-		if err := s.tx.Commit(w.buf.Offset(), n); err != nil {
+		if err := s.tx[q.id].Commit(w.buf.Offset(), n); err != nil {
 			// Cannot happen: the SlotBuffer keeps the frame inside the
 			// slot it was given.
 			w.dropSlot()
 			return fmt.Errorf("memif: frame writer: %w", err)
 		}
-	} else if err := s.tx.Write(w.buf.Bytes()); err != nil {
+	} else if err := s.tx[q.id].Write(w.buf.Bytes()); err != nil {
 		// Write started at the slot we reserved (it drops the
 		// reservation), so a retry starts there again.
-		err = h.txFailed(s, err, n)
+		err = q.txFailed(s, err, n)
 		if err != errWaitRoom {
 			w.dropSlot()
 		}
 		return err
 	}
-	h.txState.owner, h.txState.ownerSess = nil, nil
+	q.st.owner, q.st.ownerSess = nil, nil
 	w.holding = false
 	w.queued++
 	w.qBytes += uint64(n)
@@ -276,11 +280,11 @@ func (w *FrameWriter) queueLocked() error {
 	return nil
 }
 
-// dropSlot gives up the slot w holds, if it still does, with txMu held.
+// dropSlot gives up the slot w holds, if it still does, with the queue's lock held.
 func (w *FrameWriter) dropSlot() {
-	st := &w.h.txState
+	st := &w.q.st
 	if st.owner == w {
-		st.ownerSess.tx.Unreserve()
+		st.ownerSess.tx[w.q.id].Unreserve()
 		st.owner, st.ownerSess = nil, nil
 	}
 	st.release(w)
@@ -288,10 +292,10 @@ func (w *FrameWriter) dropSlot() {
 	w.buf.Reset()
 }
 
-// loseQueued counts the queued frames as lost, with txMu held: their
+// loseQueued counts the queued frames as lost, with the queue's lock held: their
 // session is gone.
 func (w *FrameWriter) loseQueued() {
 	w.lost += w.queued
-	w.h.stats.txDropped.Add(w.queued)
+	w.q.stats.txDropped.Add(w.queued)
 	w.queued, w.qBytes = 0, 0
 }

@@ -61,13 +61,13 @@ func TestFrameWriterBuildsInSharedMemory(t *testing.T) {
 			require.Equal(t, 2048-64-500, off, "the frame starts DefaultTailroom before the slot's end")
 			idx := func() uint16 {
 				if c.name == "client" {
-					return s.txRing.Head()
+					return s.txRings[0].Head()
 				}
-				return s.txRing.Tail()
+				return s.txRings[0].Tail()
 			}()
-			offered := s.txRing.Desc(idx).Offset // the client's buffer, on S2C
+			offered := s.txRings[0].Desc(idx).Offset // the client's buffer, on S2C
 			require.NoError(t, w.Send())
-			d := s.txRing.Desc(idx)
+			d := s.txRings[0].Desc(idx)
 			require.Equal(t, uint32(500), d.Length)
 			require.Zero(t, d.Flags)
 			if c.name == "client" {
@@ -102,15 +102,15 @@ func TestAncillaryMetadata(t *testing.T) {
 	srv, cli := openPair(t, ModeEthernet)
 	send := func(f []byte, meta uint32) {
 		t.Helper()
-		cli.txMu.Lock()
-		defer cli.txMu.Unlock()
+		cli.txq[0].mu.Lock()
+		defer cli.txq[0].mu.Unlock()
 		s := cli.sess.Load()
-		head := s.txRing.Head()
-		require.NoError(t, s.tx.Write(f))
-		d := s.txRing.Desc(head)
+		head := s.txRings[0].Head()
+		require.NoError(t, s.tx[0].Write(f))
+		d := s.txRings[0].Desc(head)
 		d.Metadata = meta
-		s.txRing.SetDesc(head, d)
-		s.tx.Publish()
+		s.txRings[0].SetDesc(head, d)
+		s.tx[0].Publish()
 	}
 	send(testFrame(60), 0xdeadbeef)
 	send(testFrame(5000), 7) // a chain: only the first descriptor's word counts

@@ -17,9 +17,12 @@
 // ring's shared memory, and publishes a batch of them with one ring index
 // update.
 //
-// The Handle's single receive and transmit rings are queue 0 of each
+// A Handle has Config.RxQueues receive and Config.TxQueues transmit queues
+// (one each by default), each a memif ring with its own lock: RxQueue(i)
+// and TxQueue(i) read and write one, so that N goroutines run N pipelines.
+// The Handle's own read and write methods act on queue 0 of each
 // direction. Reads and writes may run concurrently with each other; several
-// concurrent readers (or writers) are serialized.
+// concurrent readers (or writers) of one queue are serialized.
 package memifpcap
 
 import (
@@ -60,13 +63,10 @@ type Handle struct {
 	loops   sync.WaitGroup
 	closeMu sync.Mutex // serializes Close
 
-	rxMu    sync.Mutex // one reader at a time; see read.go
-	rxState rxState
+	rxq []*RxQueue // Config.RxQueues receive queues
+	txq []*TxQueue // Config.TxQueues transmit queues
 
-	txMu    sync.Mutex // one writer at a time; see write.go
-	txState txState
-
-	stats counters
+	stats counters // link-level: connects, disconnects
 }
 
 type closer interface{ Close() error }
@@ -92,7 +92,17 @@ func Open(cfg *Config) (*Handle, error) {
 		done:    make(chan struct{}),
 		stateCh: make(chan struct{}),
 	}
-	h.rxState.init(c)
+	h.rxq = make([]*RxQueue, c.RxQueues)
+	for i := range h.rxq {
+		q := &RxQueue{h: h, id: i}
+		q.mode.Store(int32(c.RxMode))
+		q.st.init(c, i)
+		h.rxq[i] = q
+	}
+	h.txq = make([]*TxQueue, c.TxQueues)
+	for i := range h.txq {
+		h.txq[i] = &TxQueue{h: h, id: i}
+	}
 	if c.Role == RoleServer {
 		err = h.openServer()
 	} else {
@@ -183,32 +193,40 @@ func (h *Handle) Close() error {
 	close(h.done)
 	h.stopConnecting()
 	if s := h.sess.Load(); s != nil {
-		// Hand back the slot the last zero-copy read still holds, so that
-		// a peer draining its ring sees every frame taken before the link
-		// goes. A reader blocked in a read holds rxMu but no slot.
-		if h.rxMu.TryLock() {
-			if h.rxState.held == s && !s.down.Load() {
-				s.rx.Release()
-				h.rxState.held = nil
+		// Hand back the slots the last zero-copy reads still hold, so
+		// that a peer draining its rings sees every frame taken before the
+		// link goes. A reader blocked in a read holds its lock but no slot.
+		for _, q := range h.rxq {
+			if q.mu.TryLock() {
+				if q.st.held == s && !s.down.Load() && q.id < len(s.rx) {
+					s.rx[q.id].Release()
+					q.st.held = nil
+				}
+				q.mu.Unlock()
 			}
-			h.rxMu.Unlock()
 		}
 		s.fail("Device closed", true)
 		<-s.torn
 	}
 	h.loops.Wait()
-	h.rxMu.Lock()
-	h.rxState.unmapDeferred()
-	h.rxMu.Unlock()
-	h.txMu.Lock()
-	h.txState.unmapDeferred()
-	h.txMu.Unlock()
+	for _, q := range h.rxq {
+		q.mu.Lock()
+		q.st.unmapDeferred()
+		q.mu.Unlock()
+	}
+	for _, q := range h.txq {
+		q.mu.Lock()
+		q.st.unmapDeferred()
+		q.mu.Unlock()
+	}
 	h.stateChanged()
 	return nil
 }
 
-// Stats are cumulative counters of a Handle since Open, across reconnects.
-// Reading them is cheap and never blocks.
+// Stats are cumulative counters of a Handle (Handle.Stats: the sum over
+// its queues) or of one queue (RxQueue.Stats, TxQueue.Stats: the fields of
+// its direction), since Open, across reconnects. Reading them is cheap and
+// never blocks.
 type Stats struct {
 	Packets        uint64 // frames delivered by reads
 	Bytes          uint64 // their full lengths
@@ -219,37 +237,70 @@ type Stats struct {
 	TxBytes        uint64
 	TxRingFull     uint64 // writes that found the ring full and waited
 	TxDropped      uint64 // frames not sent: writes that failed (timeout, link down, too large), frames a FrameWriter lost
-	Connects       uint64 // times the link came up
-	Disconnects    uint64 // times it went down
+	// InterruptsSent counts eventfd signals to the peer: publishes that
+	// found its MASK_INT clear.
+	InterruptsSent uint64
+	// InterruptsReceived counts waits on a receive queue's eventfd that
+	// the peer's signal ended.
+	InterruptsReceived uint64
+	Connects           uint64 // times the link came up
+	Disconnects        uint64 // times it went down
 }
 
 type counters struct {
 	packets, bytes, truncated, badDescs   atomic.Uint64
 	filtered                              atomic.Uint64
 	txPackets, txBytes, txFull, txDropped atomic.Uint64
+	intrSent, intrRecv                    atomic.Uint64
 	connects, disconnects                 atomic.Uint64
 }
 
-// Stats returns the Handle's cumulative counters.
-func (h *Handle) Stats() Stats {
-	c := &h.stats
+func (c *counters) load() Stats {
 	return Stats{
-		Packets:        c.packets.Load(),
-		Bytes:          c.bytes.Load(),
-		Truncated:      c.truncated.Load(),
-		Filtered:       c.filtered.Load(),
-		BadDescriptors: c.badDescs.Load(),
-		TxPackets:      c.txPackets.Load(),
-		TxBytes:        c.txBytes.Load(),
-		TxRingFull:     c.txFull.Load(),
-		TxDropped:      c.txDropped.Load(),
-		Connects:       c.connects.Load(),
-		Disconnects:    c.disconnects.Load(),
+		Packets:            c.packets.Load(),
+		Bytes:              c.bytes.Load(),
+		Truncated:          c.truncated.Load(),
+		Filtered:           c.filtered.Load(),
+		BadDescriptors:     c.badDescs.Load(),
+		TxPackets:          c.txPackets.Load(),
+		TxBytes:            c.txBytes.Load(),
+		TxRingFull:         c.txFull.Load(),
+		TxDropped:          c.txDropped.Load(),
+		InterruptsSent:     c.intrSent.Load(),
+		InterruptsReceived: c.intrRecv.Load(),
+		Connects:           c.connects.Load(),
+		Disconnects:        c.disconnects.Load(),
 	}
 }
 
-// bump adds n to a counter that only one goroutine (the holder of rxMu or
-// txMu) writes: a plain load and store, no locked instruction.
+func (s *Stats) add(o Stats) {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.Truncated += o.Truncated
+	s.Filtered += o.Filtered
+	s.BadDescriptors += o.BadDescriptors
+	s.TxPackets += o.TxPackets
+	s.TxBytes += o.TxBytes
+	s.TxRingFull += o.TxRingFull
+	s.TxDropped += o.TxDropped
+	s.InterruptsSent += o.InterruptsSent
+	s.InterruptsReceived += o.InterruptsReceived
+}
+
+// Stats returns the Handle's cumulative counters, summed over its queues.
+func (h *Handle) Stats() Stats {
+	st := h.stats.load()
+	for _, q := range h.rxq {
+		st.add(q.stats.load())
+	}
+	for _, q := range h.txq {
+		st.add(q.stats.load())
+	}
+	return st
+}
+
+// bump adds n to a counter that only one goroutine (the holder of a queue
+// lock) writes: a plain load and store, no locked instruction.
 func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
 // deadline turns a timeout into an absolute time; zero means none.

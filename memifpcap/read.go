@@ -23,7 +23,7 @@ const (
 	sleepSlice = 20 * time.Millisecond
 )
 
-// rxState is the reader's private state, guarded by Handle.rxMu.
+// rxState is a receive queue's reader state, guarded by RxQueue.mu.
 type rxState struct {
 	segs    [][]byte // reused per read: the segments of the current packet
 	scratch []byte   // gather buffer for chained packets, SnapLen bytes
@@ -53,15 +53,15 @@ type rxState struct {
 	metaWord  uint32
 }
 
-func (st *rxState) init(c *config) {
+func (st *rxState) init(c *config, queue int) {
 	st.segs = make([][]byte, 0, 8)
 	st.snapLen = c.SnapLen
-	st.queue = AncillaryQueue{Queue: 0}
+	st.queue = AncillaryQueue{Queue: queue}
 	st.meta = AncillaryMetadata{Metadata: 0}
 	st.ancillary = make([]any, 2)
 }
 
-// sessionEnded is called by teardown with rxMu held, before the session's
+// sessionEnded is called by teardown with the queue's lock held, before the session's
 // memory goes away. It reports whether a zero-copy slice still points into
 // the session's regions: then the reader holds a pin on them, which it
 // drops on the next read or at Close.
@@ -104,22 +104,38 @@ func (st *rxState) reusedAncillary(w uint32) []any {
 	return st.ancillary
 }
 
+// ReadPacketData reads receive queue 0; see RxQueue.ReadPacketData.
+func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	return h.rxq[0].ReadPacketData()
+}
+
+// ReadPacketDataTo reads receive queue 0; see RxQueue.ReadPacketDataTo.
+func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
+	return h.rxq[0].ReadPacketDataTo(b)
+}
+
+// ZeroCopyReadPacketData reads receive queue 0; see
+// RxQueue.ZeroCopyReadPacketData.
+func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	return h.rxq[0].ZeroCopyReadPacketData()
+}
+
 // ReadPacketData returns the next frame in memory the caller owns. It waits
 // as described for ZeroCopyReadPacketData. CaptureInfo.AncillaryData is a
 // new slice too: AncillaryQueue, then AncillaryMetadata.
-func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	h.rxMu.Lock()
-	defer h.rxMu.Unlock()
-	segs, n, s, err := h.next()
+func (q *RxQueue) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	segs, n, s, err := q.next()
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
-	st := &h.rxState
+	st := &q.st
 	data := make([]byte, min(n, st.snapLen, st.keep))
 	gather(data, segs)
-	meta := s.rx.Metadata()
-	s.rx.Release()
-	ci := h.captured(len(data), n)
+	meta := s.rx[q.id].Metadata()
+	s.rx[q.id].Release()
+	ci := q.captured(len(data), n)
 	ci.AncillaryData = []any{st.queue, st.metadata(meta)}
 	return data, ci, nil
 }
@@ -129,18 +145,18 @@ func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 // len(b) and SnapLen. It does not allocate: CaptureInfo.AncillaryData is
 // the Handle's own slice, as for ZeroCopyReadPacketData, overwritten by
 // the next read.
-func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
-	h.rxMu.Lock()
-	defer h.rxMu.Unlock()
-	segs, n, s, err := h.next()
+func (q *RxQueue) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	segs, n, s, err := q.next()
 	if err != nil {
 		return gopacket.CaptureInfo{}, err
 	}
-	st := &h.rxState
+	st := &q.st
 	c := gather(b[:min(len(b), n, st.snapLen, st.keep)], segs)
-	meta := s.rx.Metadata()
-	s.rx.Release()
-	ci := h.captured(c, n)
+	meta := s.rx[q.id].Metadata()
+	s.rx[q.id].Release()
+	ci := q.captured(c, n)
 	ci.AncillaryData = st.reusedAncillary(meta)
 	return ci, nil
 }
@@ -159,14 +175,14 @@ func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 // A read waits for a frame: without a ReadTimeout until one arrives, the
 // link goes down (ErrLinkDown, once) or the Handle is closed (io.EOF, and
 // every read after that).
-func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	h.rxMu.Lock()
-	defer h.rxMu.Unlock()
-	segs, n, s, err := h.next()
+func (q *RxQueue) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	segs, n, s, err := q.next()
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
-	st := &h.rxState
+	st := &q.st
 	capLen := min(n, st.snapLen, st.keep)
 	var data []byte
 	if len(segs) == 1 {
@@ -178,14 +194,14 @@ func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) 
 		data = st.scratch[:gather(st.scratch[:capLen], segs)]
 	}
 	st.held = s
-	ci := h.captured(len(data), n)
-	ci.AncillaryData = st.reusedAncillary(s.rx.Metadata())
+	ci := q.captured(len(data), n)
+	ci.AncillaryData = st.reusedAncillary(s.rx[q.id].Metadata())
 	return data, ci, nil
 }
 
 // captured counts a delivered frame and makes its CaptureInfo.
-func (h *Handle) captured(capLen, length int) gopacket.CaptureInfo {
-	c := &h.stats
+func (q *RxQueue) captured(capLen, length int) gopacket.CaptureInfo {
+	c := &q.stats
 	bump(&c.packets, 1)
 	bump(&c.bytes, uint64(length))
 	if capLen < length {
@@ -208,10 +224,10 @@ func gather(dst []byte, segs [][]byte) int {
 
 // next waits for the next whole packet. It returns its segments (views into
 // shared memory, valid until the slot is released), its length and the
-// session it came from. Called with rxMu held; it drops the lock only while
+// session it came from. Called with the queue lock held; it drops the lock only while
 // the link is down.
-func (h *Handle) next() ([][]byte, int, *session, error) {
-	return h.nextPacket(true)
+func (q *RxQueue) next() ([][]byte, int, *session, error) {
+	return q.nextPacket(true)
 }
 
 // errNoPacketYet is what nextPacket(false) returns when no packet is
@@ -220,22 +236,22 @@ var errNoPacketYet = errors.New("memif: no packet ready")
 
 // nextPacket is next; with wait false it returns errNoPacketYet at once
 // instead of polling, sleeping or waiting for the link (then ErrLinkDown).
-func (h *Handle) nextPacket(wait bool) ([][]byte, int, *session, error) {
-	st := &h.rxState
+func (q *RxQueue) nextPacket(wait bool) ([][]byte, int, *session, error) {
+	st := &q.st
 	// The deadline is computed the first time the read has to wait, not
 	// on entry: a read that finds a packet ready reads no clock (time.Now
 	// costs as much as taking a packet off the ring). The microseconds
 	// spent polling before that do not count against ReadTimeout.
 	var dl time.Time
 	deadline := func() time.Time {
-		if dl.IsZero() && h.cfg.ReadTimeout > 0 {
-			dl = time.Now().Add(h.cfg.ReadTimeout)
+		if dl.IsZero() && q.h.cfg.ReadTimeout > 0 {
+			dl = time.Now().Add(q.h.cfg.ReadTimeout)
 		}
 		return dl
 	}
 	spins := 0
 	for {
-		if h.closed.Load() {
+		if q.h.closed.Load() {
 			return nil, 0, nil, io.EOF
 		}
 		if len(st.deferred) > 0 {
@@ -246,24 +262,38 @@ func (h *Handle) nextPacket(wait bool) ([][]byte, int, *session, error) {
 			st.downReason = ""
 			return nil, 0, nil, err
 		}
-		s := h.sess.Load()
-		if s == nil || s.down.Load() {
+		s := q.h.sess.Load()
+		if s == nil || s.down.Load() || q.id >= len(s.rx) {
 			if !wait {
+				if s != nil && !s.down.Load() {
+					// Up, but our client did not connect this queue.
+					return nil, 0, nil, errNoPacketYet
+				}
 				return nil, 0, nil, ErrLinkDown
 			}
-			if err := h.waitLink(deadline()); err != nil {
+			if s != nil && !s.down.Load() {
+				// Nothing will ever arrive on this queue on this link:
+				// wait for the link to change (or the deadline).
+				st.last = s
+				if err := q.waitState(deadline()); err != nil {
+					return nil, 0, nil, err
+				}
+				continue
+			}
+			if err := q.waitLink(deadline()); err != nil {
 				return nil, 0, nil, err
 			}
 			continue
 		}
+		rx := s.rx[q.id]
 		if st.held != nil {
 			if st.held == s {
-				s.rx.Release()
+				rx.Release()
 			}
 			st.held = nil
 		}
 		st.last = s
-		segs, n, err := h.take(s)
+		segs, n, err := q.take(s)
 		if err == nil {
 			return segs, n, s, nil
 		}
@@ -283,18 +313,33 @@ func (h *Handle) nextPacket(wait bool) ([][]byte, int, *session, error) {
 		// waiting read is the first of its call): give back the slots
 		// Next consumed while skipping bad descriptors. A peer whose bad
 		// chain filled the ring needs them to publish anything more.
-		s.rx.Release()
-		if spins < pollSpins {
+		rx.Release()
+		mode := q.RxMode()
+		if mode == RxModePoll {
+			// Busy-read with MASK_INT set: the peer never signals. Only
+			// the deadline is checked, and not on every spin.
+			rx.SetInterrupt(false)
+			spins++
+			if spins%pollSpins == 0 && !deadline().IsZero() && !time.Now().Before(dl) {
+				return nil, 0, nil, ErrTimeout
+			}
+			runtime.Gosched()
+			continue
+		}
+		if mode == RxModeAdaptive && spins < pollSpins {
 			spins++
 			runtime.Gosched()
 			continue
 		}
-		// Nothing for a while: ask the peer for an interrupt, look once
-		// more (it may have published before it saw our request), sleep.
-		s.rx.SetInterrupt(true)
-		segs, n, err = h.take(s)
+		// Nothing for a while (adaptive), or nothing (interrupt): ask the
+		// peer for an interrupt, look once more (it may have published
+		// before it saw our request), sleep.
+		rx.SetInterrupt(true)
+		segs, n, err = q.take(s)
 		if err == nil || err == errFiltered {
-			s.rx.SetInterrupt(false)
+			if mode == RxModeAdaptive {
+				rx.SetInterrupt(false)
+			}
 			if err == nil {
 				return segs, n, s, nil
 			}
@@ -305,19 +350,26 @@ func (h *Handle) nextPacket(wait bool) ([][]byte, int, *session, error) {
 		if !deadline().IsZero() {
 			left := time.Until(dl)
 			if left <= 0 {
-				s.rx.SetInterrupt(false)
+				if mode == RxModeAdaptive {
+					rx.SetInterrupt(false)
+				}
 				return nil, 0, nil, ErrTimeout
 			}
 			slice = min(slice, left)
 		}
-		werr := s.rxEvent.Wait(slice)
-		s.rx.SetInterrupt(false)
+		werr := s.rxEvents[q.id].Wait(slice)
+		if mode == RxModeAdaptive {
+			rx.SetInterrupt(false)
+		}
 		if werr == nil {
 			spins = 0
+			if !s.down.Load() {
+				q.stats.intrRecv.Add(1)
+			}
 		}
 		if !dl.IsZero() && !time.Now().Before(dl) {
 			// One last look: the packet may have come with the deadline.
-			if segs, n, err = h.take(s); err == nil {
+			if segs, n, err = q.take(s); err == nil {
 				return segs, n, s, nil
 			}
 			return nil, 0, nil, ErrTimeout
@@ -325,23 +377,51 @@ func (h *Handle) nextPacket(wait bool) ([][]byte, int, *session, error) {
 	}
 }
 
+// waitState waits, with the queue lock released, for the next link state
+// change, the Handle to close or the deadline.
+func (q *RxQueue) waitState(dl time.Time) error {
+	ch := q.h.stateChan()
+	if s := q.h.sess.Load(); s == nil || s.down.Load() || q.id < len(s.rx) {
+		return nil
+	}
+	var timeout <-chan time.Time
+	if !dl.IsZero() {
+		left := time.Until(dl)
+		if left <= 0 {
+			return ErrTimeout
+		}
+		t := time.NewTimer(left)
+		defer t.Stop()
+		timeout = t.C
+	}
+	q.mu.Unlock()
+	defer q.mu.Lock()
+	select {
+	case <-ch:
+	case <-q.h.done:
+	case <-timeout:
+		return ErrTimeout
+	}
+	return nil
+}
+
 // errFiltered says take released a packet the BPF filter rejected.
 var errFiltered = errors.New("filtered")
 
 // take reads the next packet from s's ring and runs the filter on it.
-func (h *Handle) take(s *session) ([][]byte, int, error) {
-	st := &h.rxState
-	segs, n, err := s.rx.Next(st.segs[:0])
-	if bad := s.rx.Stats().BadDescriptors; bad != 0 {
-		h.stats.badDescs.Store(s.rxBadBase + bad)
+func (q *RxQueue) take(s *session) ([][]byte, int, error) {
+	st := &q.st
+	segs, n, err := s.rx[q.id].Next(st.segs[:0])
+	if bad := s.rx[q.id].Stats().BadDescriptors; bad != 0 {
+		q.stats.badDescs.Store(s.rxBadBase[q.id] + bad)
 	}
 	if err != nil {
 		return nil, 0, err
 	}
 	st.segs = segs[:0]
 	if !st.accept(segs, n) {
-		s.rx.Release()
-		bump(&h.stats.filtered, 1)
+		s.rx[q.id].Release()
+		bump(&q.stats.filtered, 1)
 		return nil, 0, errFiltered
 	}
 	return segs, n, nil
@@ -357,11 +437,11 @@ func (st *rxState) accept(segs [][]byte, n int) bool {
 	return st.keep > 0
 }
 
-// waitLink waits, with rxMu released, for the link state to change, the
+// waitLink waits, with the queue lock released, for the link state to change, the
 // Handle to close or the deadline.
-func (h *Handle) waitLink(dl time.Time) error {
-	ch := h.stateChan()
-	if s := h.sess.Load(); s != nil && !s.down.Load() {
+func (q *RxQueue) waitLink(dl time.Time) error {
+	ch := q.h.stateChan()
+	if s := q.h.sess.Load(); s != nil && !s.down.Load() {
 		return nil
 	}
 	var timeout <-chan time.Time
@@ -374,11 +454,11 @@ func (h *Handle) waitLink(dl time.Time) error {
 		defer t.Stop()
 		timeout = t.C
 	}
-	h.rxMu.Unlock()
-	defer h.rxMu.Lock()
+	q.mu.Unlock()
+	defer q.mu.Lock()
 	select {
 	case <-ch:
-	case <-h.done:
+	case <-q.h.done:
 	case <-timeout:
 		return ErrTimeout
 	}

@@ -95,8 +95,9 @@ func (i *serverIface) Admit(init control.Init) (control.Limits, error) {
 	case h.cfg.Secret != "" && init.Secret != h.cfg.Secret:
 		return control.Limits{}, reject("Incorrect secret")
 	}
-	// One queue pair. Regions: any layout, up to memif's 256.
-	return control.Limits{C2SRings: 1, S2CRings: 1, Regions: 256}, nil
+	// Our queue counts: a client offering more rings is refused "Invalid
+	// ring index", as DPDK does. Regions: any layout, up to memif's 256.
+	return control.Limits{C2SRings: h.cfg.RxQueues, S2CRings: h.cfg.TxQueues, Regions: 256}, nil
 }
 
 // Connect maps what the client offered and brings the link up. The
@@ -151,30 +152,38 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 			return "", reject("Missing interrupt fd")
 		}
 		s.events = append(s.events, ev)
-		if m.Index != 0 {
-			continue
-		}
+		// control hands the rings over as C2S 0..n-1, then S2C 0..m-1,
+		// within our Limits; check anyway, the slices are indexed by it.
 		rc := ring.Config{Role: ring.Server, Regions: mem}
 		if m.Flags&control.RingFlagC2S != 0 {
-			if s.rx, err = ring.NewRx(r, rc); err != nil {
+			if int(m.Index) != len(s.rx) || len(s.rx) >= len(h.rxq) {
+				return "", reject("Invalid ring index")
+			}
+			rx, err := ring.NewRx(r, rc)
+			if err != nil {
 				return "", reject("Device error")
 			}
-			s.rxEvent = ev
-			s.rxRing = r
+			s.rx = append(s.rx, rx)
+			s.rxEvents = append(s.rxEvents, ev)
+			s.rxRings = append(s.rxRings, r)
 		} else {
-			if s.tx, err = ring.NewTx(r, rc); err != nil {
+			if int(m.Index) != len(s.tx) || len(s.tx) >= len(h.txq) {
+				return "", reject("Invalid ring index")
+			}
+			tx, err := ring.NewTx(r, rc)
+			if err != nil {
 				return "", reject("Device error")
 			}
-			s.txEvent = ev
-			s.txRing = r
+			s.tx = append(s.tx, tx)
+			s.txEvents = append(s.txEvents, ev)
+			s.txRings = append(s.txRings, r)
 		}
 	}
-	if s.rx == nil || s.tx == nil {
+	if len(s.rx) == 0 || len(s.tx) == 0 {
 		return "", reject("Invalid ring index")
 	}
-	s.rx.Reset()
-	s.tx.Reset()
-	s.rx.SetInterrupt(false)
+	s.resetRings()
+	s.armRx()
 	if reason := s.start(); reason != "" {
 		return "", reject(reason)
 	}

@@ -28,12 +28,16 @@ type session struct {
 	regions []*ring.Region
 	events  []*ring.EventFD
 
-	rxRing  *ring.Ring
-	txRing  *ring.Ring
-	rx      *ring.Rx      // queue 0 of the direction we receive
-	rxEvent *ring.EventFD // its interrupt: the peer signals it, we wait on it
-	tx      *ring.Tx      // queue 0 of the direction we send
-	txEvent *ring.EventFD
+	// Queue i of each direction: the ring, its consumer or producer and
+	// its interrupt. The peer signals rxEvents[i] and we wait on it; we
+	// signal txEvents[i]. A server's client may connect fewer queues than
+	// the Handle has.
+	rxRings  []*ring.Ring
+	rx       []*ring.Rx
+	rxEvents []*ring.EventFD
+	txRings  []*ring.Ring
+	tx       []*ring.Tx
+	txEvents []*ring.EventFD
 
 	down     atomic.Bool // set first thing at teardown; readers and writers check it
 	failOnce sync.Once
@@ -41,9 +45,9 @@ type session struct {
 	torn     chan struct{} // closed when teardown is complete
 	txLeft   atomic.Int64  // frames the peer had not taken at teardown
 
-	// rxBadBase is the handle's bad-descriptor count when this session
-	// started, so the counter stays cumulative across sessions.
-	rxBadBase uint64
+	// rxBadBase is each receive queue's bad-descriptor count when this
+	// session started, so the counter stays cumulative across sessions.
+	rxBadBase []uint64
 
 	// pins counts, from teardown on, who still needs the regions mapped:
 	// teardown itself, plus the reader if a zero-copy slice points into
@@ -63,7 +67,11 @@ func (s *session) unpin() {
 }
 
 func newSession(h *Handle, conn *control.Conn) *session {
-	return &session{h: h, conn: conn, torn: make(chan struct{}), rxBadBase: h.stats.badDescs.Load()}
+	s := &session{h: h, conn: conn, torn: make(chan struct{}), rxBadBase: make([]uint64, len(h.rxq))}
+	for i, q := range h.rxq {
+		s.rxBadBase[i] = q.stats.badDescs.Load()
+	}
+	return s
 }
 
 // fail asks for the session to end. sendDisconnect sends the reason to the
@@ -75,8 +83,11 @@ func (s *session) fail(reason string, sendDisconnect bool) {
 			_ = s.conn.Send(control.Disconnect{Reason: reason}, -1)
 		}
 		s.down.Store(true)
-		// Wake a reader blocked on the interrupt; it sees down and leaves.
-		_ = s.rxEvent.Signal()
+		// Wake the readers blocked on an interrupt; they see down and
+		// leave.
+		for _, e := range s.rxEvents {
+			_ = e.Signal()
+		}
 		s.conn.Close()
 	})
 }
@@ -145,35 +156,53 @@ func (s *session) monitor() {
 	s.teardown()
 }
 
-// teardown unmaps and closes everything. It waits for the reader and the
-// writer to leave the rings: both check down under their lock, and the
-// reader was woken by fail's signal. Regions that a zero-copy slice or a
+// teardown unmaps and closes everything. It waits for the readers and the
+// writers to leave the rings: all check down under their queue's lock, and
+// the readers were woken by fail's signals. Regions that a zero-copy slice or a
 // FrameWriter's reserved slot still points into stay mapped until those let
 // go (see pins).
 func (s *session) teardown() {
 	h := s.h
-	h.rxMu.Lock()
-	h.txMu.Lock()
+	// Every queue lock, always in this order: receive queues, then
+	// transmit queues, each by index.
+	for _, q := range h.rxq {
+		q.mu.Lock()
+	}
+	for _, q := range h.txq {
+		q.mu.Lock()
+	}
 	if h.sess.Load() == s {
 		h.sess.Store(nil)
 	}
 	// What the peer had not taken when the link went: Drain's answer.
-	s.txLeft.Store(int64(s.tx.InFlight()))
+	left := 0
+	for _, tx := range s.tx {
+		left += tx.InFlight()
+	}
+	s.txLeft.Store(int64(left))
 	h.lastTorn.Store(s)
 	pins := int32(1)
-	if h.rxState.sessionEnded(s) {
-		pins++
+	for _, q := range h.rxq {
+		if q.st.sessionEnded(s) {
+			pins++
+		}
 	}
-	if h.txState.sessionEnded(s) {
-		pins++
+	for _, q := range h.txq {
+		if q.st.sessionEnded(s) {
+			pins++
+		}
 	}
 	s.pins.Store(pins)
 	for _, e := range s.events {
 		e.Close()
 	}
 	s.unpin()
-	h.txMu.Unlock()
-	h.rxMu.Unlock()
+	for _, q := range h.txq {
+		q.mu.Unlock()
+	}
+	for _, q := range h.rxq {
+		q.mu.Unlock()
+	}
 	h.stats.disconnects.Add(1)
 	close(s.torn)
 	h.stateChanged()

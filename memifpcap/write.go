@@ -18,8 +18,8 @@ const (
 	txSleep = 20 * time.Microsecond
 )
 
-// txState is what the writers share besides the ring, guarded by
-// Handle.txMu.
+// txState is what the writers of a transmit queue share besides the ring,
+// guarded by TxQueue.mu.
 type txState struct {
 	// owner is the FrameWriter building a frame in the slot it reserved,
 	// on ownerSess. The slot is the next one the ring carries, so every
@@ -38,7 +38,7 @@ type orphan struct {
 	s *session
 }
 
-// sessionEnded is called by teardown with txMu held. It reports whether a
+// sessionEnded is called by teardown with the queue's lock held. It reports whether a
 // FrameWriter holds a slot in s, whose regions must then stay mapped.
 func (st *txState) sessionEnded(s *session) (held bool) {
 	if st.owner == nil || st.ownerSess != s {
@@ -84,14 +84,41 @@ var (
 // is down it fails at once with ErrLinkDown; see WaitLinkUp. The frame is
 // copied: data may be reused when WritePacketData returns. An empty frame
 // is refused (memif cannot describe one to DPDK or VPP).
-func (h *Handle) WritePacketData(data []byte) error {
-	if h.closed.Load() {
+func (q *TxQueue) WritePacketData(data []byte) error {
+	if q.h.closed.Load() {
 		return ErrClosed
 	}
 	if len(data) == 0 {
-		return h.dropped(fmt.Errorf("memif: write: %w", ring.ErrEmptyFrame))
+		return q.dropped(fmt.Errorf("memif: write: %w", ring.ErrEmptyFrame))
 	}
-	return h.transmit(nil, opWrite, data)
+	return q.transmit(nil, opWrite, data)
+}
+
+// WritePacketData writes to transmit queue 0; see TxQueue.WritePacketData.
+func (h *Handle) WritePacketData(data []byte) error {
+	return h.txq[0].WritePacketData(data)
+}
+
+// producer returns s's producer for this queue: an error wrapping
+// ErrLinkDown when s is gone, ErrNoQueue when the peer did not connect the
+// queue.
+func (q *TxQueue) producer(s *session) (*ring.Tx, error) {
+	if s == nil || s.down.Load() {
+		return nil, ErrLinkDown
+	}
+	if q.id >= len(s.tx) {
+		return nil, fmt.Errorf("memif: tx queue %d: the peer connected %d: %w", q.id, len(s.tx), ErrNoQueue)
+	}
+	return s.tx[q.id], nil
+}
+
+// publish publishes what was written to the queue's ring of s and signals
+// the peer if it asked for interrupts.
+func (q *TxQueue) publish(s *session) {
+	if s.tx[q.id].Publish() {
+		_ = s.txEvents[q.id].Signal()
+		bump(&q.stats.intrSent, 1)
+	}
 }
 
 // txOp is what transmit does.
@@ -104,33 +131,33 @@ const (
 	opSend                // commit w's frame and publish the queue
 )
 
-// transmit runs op with txMu held, again and again while it has to wait
+// transmit runs op with the queue's lock held, again and again while it has to wait
 // (ring full, or another FrameWriter in the next slot), up to WriteTimeout.
-// txMu is released between attempts, so that a FrameWriter can finish its
+// the queue's lock is released between attempts, so that a FrameWriter can finish its
 // frame and a teardown can proceed. Every failure counts in TxDropped.
-func (h *Handle) transmit(w *FrameWriter, op txOp, data []byte) error {
+func (q *TxQueue) transmit(w *FrameWriter, op txOp, data []byte) error {
 	var dl time.Time
 	waited, full := 0, false
 	for {
-		if h.closed.Load() {
-			return h.dropped(ErrClosed)
+		if q.h.closed.Load() {
+			return q.dropped(ErrClosed)
 		}
-		h.txMu.Lock()
-		err := h.attempt(w, op, data)
-		h.txMu.Unlock()
+		q.mu.Lock()
+		err := q.attempt(w, op, data)
+		q.mu.Unlock()
 		switch {
 		case err == nil:
 			return nil
 		case err == errWaitRoom:
 			if !full {
 				full = true
-				h.stats.txFull.Add(1)
+				q.stats.txFull.Add(1)
 			}
 		case err != errWaitOwner:
-			return h.dropped(err)
+			return q.dropped(err)
 		}
-		if waited == 0 && h.cfg.WriteTimeout > 0 {
-			dl = time.Now().Add(h.cfg.WriteTimeout)
+		if waited == 0 && q.h.cfg.WriteTimeout > 0 {
+			dl = time.Now().Add(q.h.cfg.WriteTimeout)
 		}
 		waited++
 		if waited < txSpins {
@@ -138,14 +165,14 @@ func (h *Handle) transmit(w *FrameWriter, op txOp, data []byte) error {
 			continue
 		}
 		if !dl.IsZero() && !time.Now().Before(dl) {
-			return h.dropped(ErrTimeout)
+			return q.dropped(ErrTimeout)
 		}
 		time.Sleep(txSleep)
 	}
 }
 
-// attempt is one try of op, with txMu held.
-func (h *Handle) attempt(w *FrameWriter, op txOp, data []byte) error {
+// attempt is one try of op, with the queue's lock held.
+func (q *TxQueue) attempt(w *FrameWriter, op txOp, data []byte) error {
 	if op == opQueue || op == opSend {
 		// The frame belongs to the session w reserved its slot on;
 		// queueLocked checks that it is still live.
@@ -157,39 +184,36 @@ func (h *Handle) attempt(w *FrameWriter, op txOp, data []byte) error {
 		}
 		return nil
 	}
-	s := h.sess.Load()
-	if s == nil || s.down.Load() {
-		return ErrLinkDown
+	s := q.h.sess.Load()
+	tx, err := q.producer(s)
+	if err != nil {
+		return err
 	}
-	if o := h.txState.owner; o != nil && o != w {
+	if o := q.st.owner; o != nil && o != w {
 		return errWaitOwner
 	}
 	if op == opReserve {
 		return w.reserveLocked(s)
 	}
-	if err := s.tx.Write(data); err != nil {
-		return h.txFailed(s, err, len(data))
+	if err := tx.Write(data); err != nil {
+		return q.txFailed(s, err, len(data))
 	}
-	if s.tx.Publish() {
-		_ = s.txEvent.Signal()
-	}
-	bump(&h.stats.txPackets, 1)
-	bump(&h.stats.txBytes, uint64(len(data)))
+	q.publish(s)
+	bump(&q.stats.txPackets, 1)
+	bump(&q.stats.txBytes, uint64(len(data)))
 	return nil
 }
 
 // txFailed sorts an error of the ring's producer: errWaitRoom to wait for
 // room, an error for a frame that can never be sent, and the end of the
 // session for a peer that broke the ring.
-func (h *Handle) txFailed(s *session, err error, size int) error {
+func (q *TxQueue) txFailed(s *session, err error, size int) error {
 	switch {
 	case errors.Is(err, ring.ErrRingFull):
 		// Frames committed but not yet published (a FrameWriter's queue)
 		// hold slots the peer cannot see, so cannot free: publish them
 		// before waiting for room.
-		if s.tx.Publish() {
-			_ = s.txEvent.Signal()
-		}
+		q.publish(s)
 		return errWaitRoom
 	case errors.Is(err, ring.ErrFrameTooLarge):
 		return fmt.Errorf("memif: write of a %d-byte frame: %w", size, err)
@@ -201,7 +225,7 @@ func (h *Handle) txFailed(s *session, err error, size int) error {
 	}
 }
 
-func (h *Handle) dropped(err error) error {
-	h.stats.txDropped.Add(1)
+func (q *TxQueue) dropped(err error) error {
+	q.stats.txDropped.Add(1)
 	return err
 }

@@ -99,6 +99,9 @@ func (c Config) settings() (settings, error) {
 	if s.Queues == 0 {
 		s.Queues = 1
 	}
+	if c.ZeroCopy && c.Role != "client" {
+		return bad("ZeroCopy", "set for a %s: DPDK's zero-copy is client only", c.Role)
+	}
 	if s.Forward == "" {
 		s.Forward = "rxonly"
 	}
@@ -169,6 +172,9 @@ func (s *settings) devargs() string {
 	if s.RSize != 0 {
 		v += ",rsize=" + strconv.Itoa(s.RSize)
 	}
+	if s.ZeroCopy {
+		v += ",zero-copy=yes"
+	}
 	return v
 }
 
@@ -201,6 +207,10 @@ func (s *settings) args(prefix string) []string {
 		// the link and handshake events are read from these debug lines
 		"--log-level=pmd.net.memif:debug",
 		"--vdev=" + s.devargs(),
+	}
+	if s.ZeroCopy {
+		// "Zero-copy doesn't support multi-file segments" otherwise.
+		a = append(a, "--single-file-segments")
 	}
 	a = append(a, s.ExtraEAL...)
 	a = append(a, "--",

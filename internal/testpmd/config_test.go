@@ -42,6 +42,24 @@ func TestArgsDefaults(t *testing.T) {
 	}
 }
 
+func TestArgsZeroCopy(t *testing.T) {
+	s, err := Config{Role: "client", Socket: "/run/m.sock", Cores: "0@0,1@0", ZeroCopy: true}.settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(s.args("p"), " ")
+	want := "--lcores=0@0,1@0 --no-huge -m 256 --no-pci --file-prefix=p --log-level=pmd.net.memif:debug " +
+		"--vdev=net_memif0,role=client,id=0,socket=/run/m.sock,socket-abstract=no,zero-copy=yes --single-file-segments " +
+		"-- -i --forward-mode=rxonly --port-topology=loop --total-num-mbufs=16384 --rxq=1 --txq=1"
+	if got != want {
+		t.Errorf("args\n got %s\nwant %s", got, want)
+	}
+	_, err = Config{Role: "server", Socket: "/run/m.sock", ZeroCopy: true}.settings()
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "Config.ZeroCopy") {
+		t.Errorf("ZeroCopy server: got %v, want ErrInvalidConfig naming Config.ZeroCopy", err)
+	}
+}
+
 func TestSettingsRelativeSocket(t *testing.T) {
 	t.Chdir(t.TempDir())
 	s, err := Config{Role: "server", Socket: "m.sock"}.settings()

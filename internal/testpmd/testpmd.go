@@ -102,13 +102,18 @@ func Require(t testing.TB) string {
 // Config describes one testpmd instance with one memif port (port 0).
 // Zero values mean the documented defaults.
 type Config struct {
-	Role     string // "server" or "client": the memif role of testpmd (required)
-	Socket   string // control socket: a filesystem path, or "@name" for an abstract socket
-	ID       uint32 // memif interface id
-	Secret   string // shared secret, at most 23 bytes ("" = none)
-	BSize    int    // memif buffer size, 1..65535 (0 = DPDK default 2048)
-	RSize    int    // log2 of the ring size, 1..14 (0 = DPDK default 10)
-	Queues   int    // queue pairs = rings per direction, 1..255 (0 = 1)
+	Role   string // "server" or "client": the memif role of testpmd (required)
+	Socket string // control socket: a filesystem path, or "@name" for an abstract socket
+	ID     uint32 // memif interface id
+	Secret string // shared secret, at most 23 bytes ("" = none)
+	BSize  int    // memif buffer size, 1..65535 (0 = DPDK default 2048)
+	RSize  int    // log2 of the ring size, 1..14 (0 = DPDK default 10)
+	Queues int    // queue pairs = rings per direction, 1..255 (0 = 1)
+	// ZeroCopy makes a client offer its DPDK memory as memif regions
+	// (devarg zero-copy=yes, and the EAL flag --single-file-segments it
+	// needs): region 0 holds the rings only, region 1 the memseg list the
+	// mbufs live in. Client only; DPDK ignores it for a server.
+	ZeroCopy bool
 	Forward  string // testpmd forward mode: rxonly, txonly, io, macswap, ... ("" = rxonly)
 	TxPktLen int    // txonly frame length, 42..16384 (--txpkts); 0 = testpmd default (64)
 	// MbufSize is testpmd's --mbuf-size: the mbuf data room including its
