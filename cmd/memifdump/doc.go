@@ -7,7 +7,15 @@
 // Connection (shared with memifinject): -socket PATH (default
 // /run/vpp/memif.sock; @name for an abstract socket), -id N, -role
 // client|server, -secret S, -mode ethernet|ip|punt-inject, -ring-size N,
-// -buffer-size N.
+// -buffer-size N, -rx-queues N, -tx-queues N (VPP's names, 1 to 255),
+// -rx-mode adaptive|poll|interrupt.
+//
+// Every receive queue is captured, each by its own goroutine, into one
+// output: a pcapng file has one interface block per queue, its index the
+// queue id and its name "memif SOCKET id N queue Q"; a pcap file or the
+// printed lines have all queues interleaved. -queue Q captures only queue
+// Q. -c N writes exactly N frames across the queues; the closing counts
+// are totals.
 //
 // Output, as tcpdump's options of the same letters:
 //

@@ -42,6 +42,7 @@ type options struct {
 	bpfFile   string
 	prog      []bpf.RawInstruction
 	read      string // -r: print this capture file instead of capturing
+	queue     int    // -queue: the only receive queue captured, -1 for all
 }
 
 func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
@@ -66,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	rotate := fs.Int("G", 0, "rotate every `seconds` (the -w name may hold %Y%m%d%H%M%S time fields)")
 	bpfFile := fs.String("bpf", "", "filter with the classic BPF program in `file` (tcpdump -ddd output)")
 	read := fs.String("r", "", "print the frames of the pcap or pcapng `file` instead of capturing, as tcpdump -r")
+	queue := fs.Int("queue", -1, "capture only receive `queue` Q (0 to -rx-queues minus 1); default every queue")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,7 +83,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read}
+	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read, queue: *queue}
+	if isSet(fs, "queue") && (o.queue < 0 || o.queue >= cfg.RxQueues) {
+		return nil, usagef("-queue %d: want 0 to %d (-rx-queues %d)", o.queue, cfg.RxQueues-1, cfg.RxQueues)
+	}
 	if o.read != "" && o.write != "" {
 		return nil, usagef("-r prints a file: it cannot be combined with -w")
 	}
@@ -196,9 +201,20 @@ type dump struct {
 	o        *options
 	stderr   io.Writer
 	h        *memifpcap.Handle
-	captured atomic.Uint64
-	batch    []memifpcap.Message // the messages of ReadBatch, reused
-	scratch  []byte              // a chained frame, gathered
+	captured atomic.Uint64 // written by the holder of mu only
+	ng       bool          // frames carry their queue as the pcapng interface index
+
+	// mu is held around the sink: the readers of several queues take
+	// turns writing a whole batch each, so that a batch costs one lock
+	// and no allocation, whatever the number of queues.
+	mu sync.Mutex
+}
+
+// reader reads one receive queue with its own batch buffers.
+type reader struct {
+	q       *memifpcap.RxQueue
+	batch   []memifpcap.Message // the messages of ReadBatch, reused
+	scratch []byte              // a chained frame, gathered
 }
 
 func (d *dump) run(ctx context.Context, stdout io.Writer) error {
@@ -280,72 +296,138 @@ const batchSize = 64
 // before it grows: a 9000-byte frame in 2048-byte buffers takes 5.
 const chainRoom = 8
 
-// loop moves frames from the ring to the sink until the Handle is closed,
-// -c is reached or writing fails.
-func (d *dump) loop(out sink, downs chan<- struct{}) error {
-	if d.batch == nil {
-		d.batch = make([]memifpcap.Message, batchSize)
-		// Room for chains of up to chainRoom descriptors in one
-		// allocation, so that the first batches do not grow each
-		// message's Buffers one by one; a longer chain grows its own.
-		views := make([][]byte, batchSize*chainRoom)
-		for i := range d.batch {
-			d.batch[i].Buffers = views[i*chainRoom : i*chainRoom : (i+1)*chainRoom]
-		}
-		d.scratch = make([]byte, 0, d.h.SnapLen())
+// queues are the receive queues to capture: -queue's, else all of them.
+func (d *dump) queues() []int {
+	if d.o.queue >= 0 && d.o.queue < d.h.NumRxQueues() {
+		return []int{d.o.queue}
 	}
+	qs := make([]int, d.h.NumRxQueues())
+	for i := range qs {
+		qs[i] = i
+	}
+	return qs
+}
+
+// loop moves frames from the rings to the sink until the Handle is closed,
+// -c is reached or writing fails. Each queue has its own reader goroutine
+// (one queue is read in place); the first of them to end for good closes
+// the Handle, which ends the others with io.EOF.
+func (d *dump) loop(out sink, downs chan<- struct{}) error {
+	qs := d.queues()
+	if len(qs) == 1 {
+		return d.newReader(qs[0]).loop(d, out, downs, true)
+	}
+	errs := make([]error, len(qs))
+	var wg sync.WaitGroup
+	for i, q := range qs {
+		r := d.newReader(q)
+		wg.Go(func() {
+			// Only the first queue reports the link going down: every
+			// queue sees it once.
+			errs[i] = r.loop(d, out, downs, i == 0)
+			d.h.Close()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (d *dump) newReader(q int) *reader {
+	r := &reader{q: d.h.RxQueue(q), batch: make([]memifpcap.Message, batchSize)}
+	// Room for chains of up to chainRoom descriptors in one allocation,
+	// so that the first batches do not grow each message's Buffers one by
+	// one; a longer chain grows its own.
+	views := make([][]byte, batchSize*chainRoom)
+	for i := range r.batch {
+		r.batch[i].Buffers = views[i*chainRoom : i*chainRoom : (i+1)*chainRoom]
+	}
+	r.scratch = make([]byte, 0, d.h.SnapLen())
+	return r
+}
+
+// loop reads r's queue into out until the Handle is closed, -c is reached
+// or writing fails.
+//
+// -c is exact in what is written: no reader writes beyond the count. With
+// one queue no frame beyond it is taken off the ring either (a frame read
+// is a frame counted as received); with several, frames that other queues
+// took in the same moment are received but not captured, as tcpdump's
+// counts can differ.
+func (r *reader) loop(d *dump, out sink, downs chan<- struct{}, report bool) error {
+	count := d.o.count
 	for {
-		ms := d.batch
-		if d.o.count > 0 {
-			// -c takes no frame beyond the count off the ring: a frame
-			// read is a frame counted as received.
-			ms = ms[:min(uint64(len(ms)), d.o.count-d.captured.Load())]
+		ms := r.batch
+		if count > 0 {
+			left := count - d.captured.Load()
+			if left == 0 {
+				return nil
+			}
+			ms = ms[:min(uint64(len(ms)), left)]
 		}
-		k, err := d.h.ReadBatch(ms)
+		k, err := r.q.ReadBatch(ms)
 		switch {
 		case err == io.EOF:
 			return nil
 		case errors.Is(err, memifpcap.ErrLinkDown):
-			fmt.Fprintf(d.stderr, "%s: %s; waiting for the peer\n", name, strings.TrimPrefix(err.Error(), "memif: "))
-			select {
-			case downs <- struct{}{}:
-			default:
+			if report {
+				fmt.Fprintf(d.stderr, "%s: %s; waiting for the peer\n", name, strings.TrimPrefix(err.Error(), "memif: "))
+				select {
+				case downs <- struct{}{}:
+				default:
+				}
 			}
 			continue
 		case err != nil:
-			return fmt.Errorf("read: %w", err)
+			return fmt.Errorf("read queue %d: %w", r.q.ID(), err)
 		}
-		// captured is stored once per batch (an atomic store is a locked
-		// instruction on amd64, a tenth of a 64-byte frame's time), and
-		// before any return: SIGUSR1 sees it at most one batch behind.
-		n := d.captured.Load()
-		for i := range ms[:k] {
-			m := &ms[i]
-			if err := out.writePacket(m.CaptureInfo, d.frame(m.Buffers)); err != nil {
-				d.captured.Store(n)
-				return err
-			}
-			n++
-		}
-		d.captured.Store(n)
-		if n == d.o.count {
-			return nil
+		if done, err := r.write(d, out, ms[:k]); done || err != nil {
+			return err
 		}
 	}
+}
+
+// write hands a batch to the sink under d.mu, up to -c. done is true once
+// the count is reached.
+func (r *reader) write(d *dump, out sink, ms []memifpcap.Message) (done bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// captured is stored once per batch (an atomic store is a locked
+	// instruction on amd64, a tenth of a 64-byte frame's time), and
+	// before any return: SIGUSR1 sees it at most one batch behind.
+	n := d.captured.Load()
+	if count := d.o.count; count > 0 {
+		if n >= count {
+			return true, nil
+		}
+		ms = ms[:min(uint64(len(ms)), count-n)]
+	}
+	for i := range ms {
+		m := &ms[i]
+		if d.ng {
+			m.CaptureInfo.InterfaceIndex = r.q.ID()
+		}
+		if err := out.writePacket(m.CaptureInfo, r.frame(m.Buffers)); err != nil {
+			d.captured.Store(n)
+			return true, err
+		}
+		n++
+	}
+	d.captured.Store(n)
+	return n == d.o.count, nil
 }
 
 // frame is a read message's bytes: the view itself for a one-descriptor
 // frame, else the chain gathered into a reused buffer. Either is valid
 // until the next read, as the sink's contract allows.
-func (d *dump) frame(bufs [][]byte) []byte {
+func (r *reader) frame(bufs [][]byte) []byte {
 	if len(bufs) == 1 {
 		return bufs[0]
 	}
-	d.scratch = d.scratch[:0]
+	r.scratch = r.scratch[:0]
 	for _, b := range bufs {
-		d.scratch = append(d.scratch, b...)
+		r.scratch = append(r.scratch, b...)
 	}
-	return d.scratch
+	return r.scratch
 }
 
 // watchLink reports when the link comes back after each loss the capture
@@ -370,7 +452,7 @@ func (d *dump) newSink(stdout io.Writer, start time.Time) (sink, error) {
 		return newTextSink(stdout, h.LinkType(), o.nano, o.flushEach || isTerminal(stdout)), nil
 	}
 	intf := pcapgo.NgInterface{
-		Name:                fmt.Sprintf("memif %s id %d", o.cfg.Socket, o.cfg.ID),
+		Name:                fmt.Sprintf("memif %s id %d queue 0", o.cfg.Socket, o.cfg.ID),
 		Description:         fmt.Sprintf("memif %s, %s mode, socket %s, interface id %d", o.cfg.Role, o.cfg.Mode, o.cfg.Socket, o.cfg.ID),
 		OS:                  runtime.GOOS,
 		LinkType:            h.LinkType(),
@@ -380,21 +462,36 @@ func (d *dump) newSink(stdout io.Writer, start time.Time) (sink, error) {
 	if o.prog != nil {
 		intf.Comment = fmt.Sprintf("filtered by the classic BPF program in %s (%d instructions)", o.bpfFile, len(o.prog))
 	}
+	var queues []pcapgo.NgInterface
+	if h.NumRxQueues() > 1 {
+		// One interface block per receive queue, the block's index the
+		// queue id (with -queue Q too, so that the index still names
+		// the queue), as Wireshark shows a multi-queue NIC's rings.
+		d.ng = o.ng
+		queues = make([]pcapgo.NgInterface, h.NumRxQueues())
+		for q := range queues {
+			queues[q] = intf
+			queues[q].Name = fmt.Sprintf("memif %s id %d queue %d", o.cfg.Socket, o.cfg.ID, q)
+			queues[q].Description = fmt.Sprintf("%s, receive queue %d", intf.Description, q)
+		}
+	}
 	s := &fileSink{
-		pattern:   o.write,
-		stdout:    stdout,
-		ng:        o.ng,
-		nano:      o.nano,
-		flushEach: o.flushEach,
-		sizeLimit: o.sizeLimit,
-		fileCount: o.fileCount,
-		rotate:    o.rotate,
-		digits:    ringDigits(o.fileCount),
-		linkType:  h.LinkType(),
-		snapLen:   h.SnapLen(),
-		intf:      intf,
-		stats:     h.Stats,
-		start:     start,
+		queues:     queues,
+		queueStats: func(q int) memifpcap.Stats { return h.RxQueue(q).Stats() },
+		pattern:    o.write,
+		stdout:     stdout,
+		ng:         o.ng,
+		nano:       o.nano,
+		flushEach:  o.flushEach,
+		sizeLimit:  o.sizeLimit,
+		fileCount:  o.fileCount,
+		rotate:     o.rotate,
+		digits:     ringDigits(o.fileCount),
+		linkType:   h.LinkType(),
+		snapLen:    h.SnapLen(),
+		intf:       intf,
+		stats:      h.Stats,
+		start:      start,
 	}
 	if err := s.open(start); err != nil {
 		s.close()

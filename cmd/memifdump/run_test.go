@@ -91,7 +91,7 @@ func TestPcapng(t *testing.T) {
 	require.True(t, c.ng)
 	requireFrames(t, udp, c)
 	sock := strings.Fields(r.stderr.String())[3] // listening on memif SOCKET
-	assert.Equal(t, "memif "+sock+" id 0", c.intf.Name)
+	assert.Equal(t, "memif "+sock+" id 0 queue 0", c.intf.Name)
 	assert.Equal(t, "memif server, ethernet mode, socket "+sock+", interface id 0", c.intf.Description)
 	assert.Equal(t, "filtered by the classic BPF program in "+bpfFile+" (12 instructions)", c.intf.Comment)
 	assert.Equal(t, layers.LinkTypeEthernet, c.intf.LinkType)

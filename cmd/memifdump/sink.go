@@ -47,7 +47,12 @@ type fileSink struct {
 	snapLen  int
 	intf     pcapgo.NgInterface // the pcapng interface block of every file
 	stats    func() memifpcap.Stats
-	start    time.Time
+	// queues are the pcapng interface blocks of a multi-queue capture, one
+	// per receive queue, so that a frame's InterfaceIndex is its queue id;
+	// when set, intf is unused and queueStats gives each block's counts.
+	queues     []pcapgo.NgInterface
+	queueStats func(q int) memifpcap.Stats
+	start      time.Time
 
 	name string   // the file being written
 	f    *os.File // nil for standard output
@@ -108,9 +113,18 @@ func (s *fileSink) openFile(name string) error {
 		}}
 		// NgWriter wraps bw in a bufio.Writer of 4 KiB, and bufio returns
 		// bw itself for that, so there is a single buffer to flush.
-		nw, err := pcapgo.NewNgWriterInterface(s.bw, s.intf, opts)
+		intfs := s.queues
+		if len(intfs) == 0 {
+			intfs = []pcapgo.NgInterface{s.intf}
+		}
+		nw, err := pcapgo.NewNgWriterInterface(s.bw, intfs[0], opts)
 		if err != nil {
 			return s.writeError(err)
+		}
+		for _, intf := range intfs[1:] {
+			if _, err := nw.AddInterface(intf); err != nil {
+				return s.writeError(err)
+			}
 		}
 		s.nw = nw
 	} else {
@@ -136,7 +150,14 @@ func (s *fileSink) openFile(name string) error {
 func (s *fileSink) closeFile() error {
 	var err error
 	if s.nw != nil {
-		err = s.nw.WriteInterfaceStats(0, s.interfaceStats())
+		if len(s.queues) == 0 {
+			err = s.nw.WriteInterfaceStats(0, s.interfaceStats(s.stats()))
+		}
+		for q := range s.queues {
+			if err = s.nw.WriteInterfaceStats(q, s.interfaceStats(s.queueStats(q))); err != nil {
+				break
+			}
+		}
 	}
 	if err == nil {
 		err = s.bw.Flush()
@@ -154,8 +175,7 @@ func (s *fileSink) closeFile() error {
 	return err
 }
 
-func (s *fileSink) interfaceStats() pcapgo.NgInterfaceStatistics {
-	st := s.stats()
+func (s *fileSink) interfaceStats(st memifpcap.Stats) pcapgo.NgInterfaceStatistics {
 	now := time.Now()
 	return pcapgo.NgInterfaceStatistics{
 		LastUpdate:      now,

@@ -138,8 +138,9 @@ type pending struct {
 	data  []byte // the frame, when it stays valid (a preloaded file)
 	off   int    // else the frame is batch.arena[off:off+size]
 	size  int
-	num   int  // its record number, for errors and resume
-	trunc bool // captured shorter than it was on the wire
+	num   int    // its record number, for errors and resume
+	trunc bool   // captured shorter than it was on the wire
+	flow  uint32 // the hash of its flow, which picks its transmit queue
 }
 
 // batch is the frames that are due and not sent yet, all of one file.
@@ -209,7 +210,9 @@ func (r *replay) file(i int, done <-chan struct{}) error {
 			return err
 		}
 		data := p.data
-		if p.linkType == linkTypeEthernet && r.o.stripL2 {
+		ether := p.linkType == linkTypeEthernet
+		if ether && r.o.stripL2 {
+			ether = false
 			ip, ok := stripL2(data)
 			if !ok {
 				bump(&r.skipped, 1)
@@ -217,7 +220,8 @@ func (r *replay) file(i int, done <-chan struct{}) error {
 			}
 			data = ip
 		}
-		fr := pending{size: len(data), num: p.num, trunc: len(p.data) < p.length}
+		fr := pending{size: len(data), num: p.num, trunc: len(p.data) < p.length,
+			flow: flowHash(data, ether)}
 		if inMem {
 			fr.data = data
 		} else {
@@ -251,7 +255,11 @@ func (r *replay) partWay(err error) error {
 	return fmt.Errorf("%w; stopped after sending %d packets", err, r.sent.Load())
 }
 
-// flush sends the gathered frames of file f. memifpcap copies them into
+// flush sends the gathered frames of file f, each on its flow's transmit
+// queue: a run of consecutive frames of one queue goes in one WriteBatch,
+// so that the frames before a failure are exactly those sent, as with a
+// single queue (frames of different queues, interleaved, make shorter
+// batches). memifpcap copies them into
 // the ring, so their buffers are free again on return. WriteBatch sends
 // what fits and says how many: the rest is sent again, and when the ring
 // is full before the first frame, WriteBatch waits, up to -write-timeout,
@@ -265,8 +273,19 @@ func (r *replay) flush(f *inputFile) error {
 		b.arena = b.arena[:0]
 	}()
 	for len(frames) > 0 {
-		ms := b.ms[:len(frames)]
-		for i := range frames {
+		// Over the queues the link carries: a server whose client
+		// offered fewer rings than -tx-queues uses those.
+		_, nq := r.h.ConnectedQueues()
+		if nq == 0 {
+			nq = 1 // the link is down: the write below says so
+		}
+		q := int(frames[0].flow % uint32(nq))
+		run := 1
+		for run < len(frames) && int(frames[run].flow%uint32(nq)) == q {
+			run++
+		}
+		ms := b.ms[:run]
+		for i := range frames[:run] {
 			fr := &frames[i]
 			if fr.data != nil {
 				ms[i].Buffers[0] = fr.data
@@ -274,7 +293,7 @@ func (r *replay) flush(f *inputFile) error {
 				ms[i].Buffers[0] = b.arena[fr.off : fr.off+fr.size]
 			}
 		}
-		n, err := r.h.WriteBatch(ms)
+		n, err := r.h.TxQueue(q).WriteBatch(ms)
 		if n > 0 {
 			now := int64(r.clock.now())
 			var bytes, trunc uint64

@@ -626,8 +626,11 @@ func TestReplayDuration(t *testing.T) {
 	requireOK(t, r)
 	require.Less(t, time.Since(start), 2*time.Second)
 	got, _ := p.received(t)
-	// 300 frames are due before 0.3 s: packets 0..299 at k ms.
-	require.InDelta(t, 300, len(got), 30)
+	// 300 frames are due before 0.3 s: packets 0..299 at k ms. None due
+	// later may go, however late the clock runs: the pacer decides before
+	// each send.
+	require.LessOrEqual(t, len(got), 300)
+	require.GreaterOrEqual(t, len(got), 270)
 	var want []record
 	for len(want) < len(got) {
 		want = append(want, rs...)
@@ -635,7 +638,11 @@ func TestReplayDuration(t *testing.T) {
 	requireFrames(t, want[:len(got)], got)
 	s := parseSummary(t, r.stdout)
 	require.Equal(t, uint64(len(got)), s.packets)
-	require.Less(t, s.seconds, 0.3)
+	// The seconds run from the first send to the last; the last was
+	// allowed while the clock was before 0.3 s, but its send completes a
+	// moment later on a loaded machine ("0.300088" was seen). The count
+	// above is what proves the end was kept; this bounds the slack.
+	require.Less(t, s.seconds, 0.3+0.05)
 }
 
 // TestReplayStats: -stats 1 prints the summary every second as well as

@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -40,7 +42,7 @@ var errUsage = errors.New("usage")
 func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("memifperf", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := &options{conn: memifflag.Flags{Mode: "ethernet"}}
+	o := &options{conn: memifflag.Flags{Mode: "ethernet", RxQueues: 1, TxQueues: 1}} // -queues sets both
 	c := &o.conn
 	fs.StringVar(&c.Socket, "socket", memifpcap.DefaultSocket, "memif control `socket`: a path, or @name for an abstract socket")
 	fs.Uint64Var(&c.ID, "id", 0, "memif interface `id`")
@@ -52,7 +54,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.size, "size", 64, "frame size in `bytes` (gen), 42 to 65535")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run once the link is up")
 	fs.IntVar(&o.batch, "batch", 32, "frames per WriteBatch/ReadBatch call, 1 to 1024")
-	fs.IntVar(&o.queues, "queues", 1, "queues per direction (only 1 is supported)")
+	fs.IntVar(&o.queues, "queues", 1, fmt.Sprintf("queues per direction, 1 to %d: one goroutine per queue pair, RESULT the totals", memifpcap.MaxQueues))
+	rxQueues := fs.Int("rx-queues", 0, "VPP's name for the receive queue count; memifperf runs queue pairs, so it must equal -tx-queues (both set -queues)")
+	txQueues := fs.Int("tx-queues", 0, "VPP's name for the transmit queue count (see -rx-queues)")
 	fs.StringVar(&o.rxMode, "rx-mode", "adaptive", "how a receiver waits: poll (busy-poll, never sleep), interrupt or adaptive (poll briefly, then sleep on the interrupt)")
 	fs.BoolVar(&o.pingpong, "pingpong", false, "with -mode gen: send one frame at a time, wait for the echo and report round-trip times")
 	fs.StringVar(&o.read, "read", "batch", "sink: the read `call`: batch (ReadBatch/PollBatch), zerocopy (ZeroCopyReadPacketData), copy (ReadPacketData) or into (ReadPacketDataTo)")
@@ -83,8 +87,17 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	default:
 		return nil, fmt.Errorf("%w: -read %q: want batch, zerocopy, copy or into", errUsage, o.read)
 	}
-	if o.queues != 1 {
-		return nil, fmt.Errorf("%w: -queues %d: only 1 queue is supported (a memifpcap Handle has one ring per direction)", errUsage, o.queues)
+	if *rxQueues != 0 || *txQueues != 0 {
+		if *rxQueues != *txQueues {
+			return nil, fmt.Errorf("%w: -rx-queues %d, -tx-queues %d: memifperf runs queue pairs, give both the same count", errUsage, *rxQueues, *txQueues)
+		}
+		o.queues = *rxQueues
+	}
+	if o.queues < 1 || o.queues > memifpcap.MaxQueues {
+		return nil, fmt.Errorf("%w: -queues %d: want 1 to %d", errUsage, o.queues, memifpcap.MaxQueues)
+	}
+	if o.pingpong && o.queues != 1 {
+		return nil, fmt.Errorf("%w: -pingpong times one frame at a time: it runs on 1 queue (-queues 1)", errUsage)
 	}
 	minSize := 42
 	if o.pingpong {
@@ -147,6 +160,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// Short timeouts so that every loop looks at the clock and ctx often
 	// even when nothing moves.
+	cfg.RxQueues, cfg.TxQueues = o.queues, o.queues
+	cfg.RxMode, _ = memifpcap.ParseRxMode(o.rxMode) // checked by parseArgs
 	cfg.ReadTimeout = 100 * time.Millisecond
 	cfg.WriteTimeout = 100 * time.Millisecond
 	res, err := measure(ctx, o, cfg, stderr)
@@ -185,18 +200,16 @@ func measure(ctx context.Context, o *options, cfg *memifpcap.Config, stderr io.W
 		defer pprof.StopCPUProfile()
 	}
 	r := &result{role: cfg.Role.String(), mode: o.mode, size: o.size}
-	p := &perf{o: o, h: h, r: r, end: time.Now().Add(o.duration), ctx: ctx}
-	switch {
-	case o.pingpong:
+	end := time.Now().Add(o.duration)
+	if o.pingpong {
 		r.mode = "pingpong"
+		p := &perf{o: o, rx: h.RxQueue(0), tx: h.TxQueue(0), r: r, end: end, ctx: ctx, seen: new(atomic.Bool)}
 		err = p.pingpong()
 		if p.lost > 0 {
 			fmt.Fprintf(stderr, "memifperf: %d pings did not come back within 200 ms\n", p.lost)
 		}
-	case o.mode == "gen":
-		err = p.gen()
-	default:
-		err = p.receive(o.mode == "echo")
+	} else {
+		err = measureQueues(ctx, o, h, r, end, stderr)
 	}
 	if o.mode == "gen" && err == nil {
 		// Frames still in the ring when we close would be lost.
@@ -209,14 +222,65 @@ func measure(ctx context.Context, o *options, cfg *memifpcap.Config, stderr io.W
 	return r, err
 }
 
-// perf is one measurement in progress.
+// measureQueues runs -mode on every queue pair i (receive queue i,
+// transmit queue i), one goroutine each with its own counters, and sums
+// them into r: the seconds run from the first frame on any queue to the
+// last on any queue.
+func measureQueues(ctx context.Context, o *options, h *memifpcap.Handle, r *result, end time.Time, stderr io.Writer) error {
+	ps := make([]*perf, o.queues)
+	seen := new(atomic.Bool)
+	errs := make([]error, o.queues)
+	var wg sync.WaitGroup
+	for i := range ps {
+		p := &perf{o: o, rx: h.RxQueue(i), tx: h.TxQueue(i), r: &result{}, end: end, ctx: ctx, seen: seen}
+		ps[i] = p
+		wg.Go(func() {
+			if o.mode == "gen" {
+				errs[i] = p.gen()
+			} else {
+				errs[i] = p.receive(o.mode == "echo")
+			}
+			if errs[i] != nil && o.queues > 1 {
+				errs[i] = fmt.Errorf("queue %d: %w", i, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	var first, last time.Time
+	for i, p := range ps {
+		if o.queues > 1 {
+			fmt.Fprintf(stderr, "memifperf: queue %d: tx_pkts=%d rx_pkts=%d\n", i, p.r.tx, p.r.rx)
+		}
+		r.tx += p.r.tx
+		r.rx += p.r.rx
+		if !p.first.IsZero() && (first.IsZero() || p.first.Before(first)) {
+			first = p.first
+		}
+		if p.last.After(last) {
+			last = p.last
+		}
+	}
+	if !first.IsZero() {
+		r.secs = last.Sub(first).Seconds()
+	}
+	return errors.Join(errs...)
+}
+
+// perf is one measurement in progress on one queue pair.
 type perf struct {
-	o   *options
-	h   *memifpcap.Handle
-	r   *result
-	end time.Time
-	ctx context.Context
-	buf []byte // -read into
+	o  *options
+	rx *memifpcap.RxQueue
+	tx *memifpcap.TxQueue
+	r  *result
+	// first and last are when the first and the latest frames went or
+	// came: the span r.secs measures.
+	first, last time.Time
+	// seen is shared by the queues: whether any received a frame, so
+	// that a queue that got none ends too when the generator leaves.
+	seen *atomic.Bool
+	end  time.Time
+	ctx  context.Context
+	buf  []byte // -read into
 
 	lost int // pings that did not come back within 200 ms
 }
@@ -255,30 +319,27 @@ func (p *perf) gen() error {
 	// Frames coming back (from a peer in echo mode) are counted and
 	// handed back at once, or the peer would stall on a full ring.
 	in := make([]memifpcap.Message, p.o.batch)
-	var first, last time.Time
+	defer func() { p.r.secs = p.last.Sub(p.first).Seconds() }()
 	for {
-		n, err := p.h.WriteBatch(ms)
-		if k, _ := p.h.PollBatch(in); k > 0 {
+		n, err := p.tx.WriteBatch(ms)
+		if k, _ := p.rx.PollBatch(in); k > 0 {
 			p.r.rx += uint64(k)
 		}
 		now := time.Now()
 		if n > 0 {
-			if first.IsZero() {
-				first = now
+			if p.first.IsZero() {
+				p.first = now
 			}
-			last = now
+			p.last = now
 			p.r.tx += uint64(n)
 		}
 		if p.over(now) {
-			break
+			return nil
 		}
 		if err != nil && !errors.Is(err, memifpcap.ErrTimeout) {
-			p.r.secs = last.Sub(first).Seconds()
 			return fmt.Errorf("write: %w", err)
 		}
 	}
-	p.r.secs = last.Sub(first).Seconds()
-	return nil
 }
 
 // read reads the next batch the way -rx-mode says. n == 0 with a nil error
@@ -288,9 +349,9 @@ func (p *perf) read(ms []memifpcap.Message) (int, error) {
 		return p.readOne()
 	}
 	if p.o.rxMode == "poll" {
-		return p.h.PollBatch(ms)
+		return p.rx.PollBatch(ms)
 	}
-	n, err := p.h.ReadBatch(ms)
+	n, err := p.rx.ReadBatch(ms)
 	if errors.Is(err, memifpcap.ErrTimeout) {
 		return 0, nil
 	}
@@ -303,14 +364,14 @@ func (p *perf) readOne() (int, error) {
 	var err error
 	switch p.o.read {
 	case "zerocopy":
-		_, _, err = p.h.ZeroCopyReadPacketData()
+		_, _, err = p.rx.ZeroCopyReadPacketData()
 	case "copy":
-		_, _, err = p.h.ReadPacketData()
+		_, _, err = p.rx.ReadPacketData()
 	default:
 		if p.buf == nil {
 			p.buf = make([]byte, 65536)
 		}
-		_, err = p.h.ReadPacketDataTo(p.buf)
+		_, err = p.rx.ReadPacketDataTo(p.buf)
 	}
 	if errors.Is(err, memifpcap.ErrTimeout) {
 		return 0, nil
@@ -325,13 +386,12 @@ func (p *perf) readOne() (int, error) {
 // or until the link goes down after frames came.
 func (p *perf) receive(echo bool) error {
 	ms := make([]memifpcap.Message, p.o.batch)
-	var first, last time.Time
-	defer func() { p.r.secs = last.Sub(first).Seconds() }()
+	defer func() { p.r.secs = p.last.Sub(p.first).Seconds() }()
 	idle := 0
 	for {
 		n, err := p.read(ms)
 		if err != nil {
-			if errors.Is(err, memifpcap.ErrLinkDown) && p.r.rx > 0 {
+			if errors.Is(err, memifpcap.ErrLinkDown) && (p.r.rx > 0 || p.seen.Load()) {
 				return nil // the generator left
 			}
 			if !errors.Is(err, memifpcap.ErrLinkDown) {
@@ -348,10 +408,11 @@ func (p *perf) receive(echo bool) error {
 		}
 		idle = 0
 		now := time.Now()
-		if first.IsZero() {
-			first = now
+		if p.first.IsZero() {
+			p.first = now
+			p.seen.Store(true)
 		}
-		last = now
+		p.last = now
 		p.r.rx += uint64(n)
 		if echo {
 			if err := p.send(ms[:n]); err != nil {
@@ -367,7 +428,7 @@ func (p *perf) receive(echo bool) error {
 // send writes all of ms, waiting for room as long as the run lasts.
 func (p *perf) send(ms []memifpcap.Message) error {
 	for len(ms) > 0 {
-		n, err := p.h.WriteBatch(ms)
+		n, err := p.tx.WriteBatch(ms)
 		p.r.tx += uint64(n)
 		ms = ms[n:]
 		if err != nil {
@@ -402,7 +463,7 @@ func (p *perf) pingpong() error {
 		if p.over(t0) {
 			return nil
 		}
-		if _, err := p.h.WriteBatch(out); err != nil {
+		if _, err := p.tx.WriteBatch(out); err != nil {
 			if errors.Is(err, memifpcap.ErrTimeout) {
 				continue
 			}

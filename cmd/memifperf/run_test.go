@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -102,6 +103,52 @@ func TestGenToSinkCountsMatch(t *testing.T) {
 	}
 }
 
+// With 2 queues each way, a goroutine per queue: the totals match and
+// both queues carry frames.
+func TestGenToSinkQueues(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "perf.sock")
+	var so, se, co, ce bytes.Buffer
+	var sc, cc int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sc = run(context.Background(), []string{"-role", "server", "-socket", sock, "-wait", "10s", "-queues", "2", "-mode", "sink", "-duration", "20s"}, &so, &se)
+	})
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		co.Reset()
+		ce.Reset()
+		cc = run(context.Background(), []string{"-role", "client", "-socket", sock, "-wait", "10s", "-queues", "2", "-mode", "gen", "-duration", "200ms", "-batch", "16"}, &co, &ce)
+		if cc == 0 || !strings.Contains(ce.String(), "connect") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	require.Equal(t, 0, cc, "client: %s", ce.String())
+	require.Equal(t, 0, sc, "server: %s", se.String())
+	s, c := parseResult(t, so.String()), parseResult(t, co.String())
+	require.Greater(t, num(t, c, "tx_pkts"), 0.0)
+	require.Equal(t, c["tx_pkts"], s["rx_pkts"], "every frame sent is received")
+	perQueue := func(out string) [2][2]uint64 {
+		var q [2][2]uint64
+		for i := range 2 {
+			prefix := "memifperf: queue " + strconv.Itoa(i) + ": "
+			for _, l := range strings.Split(out, "\n") {
+				if rest, ok := strings.CutPrefix(l, prefix); ok {
+					_, err := fmt.Sscanf(rest, "tx_pkts=%d rx_pkts=%d", &q[i][0], &q[i][1])
+					require.NoError(t, err, l)
+				}
+			}
+		}
+		return q
+	}
+	sq, cq := perQueue(se.String()), perQueue(ce.String())
+	for i := range 2 {
+		require.Greater(t, cq[i][0], uint64(0), "queue %d sent nothing: %s", i, ce.String())
+		require.Equal(t, cq[i][0], sq[i][1], "queue %d: sent and received", i)
+	}
+	require.Equal(t, num(t, c, "tx_pkts"), float64(cq[0][0]+cq[1][0]))
+}
+
 // The single-frame read calls count the same as batches.
 func TestSinkReadCalls(t *testing.T) {
 	for _, read := range []string{"zerocopy", "copy", "into"} {
@@ -161,7 +208,9 @@ func TestUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-queues", "2"}, "-queues 2: only 1 queue is supported"},
+		{[]string{"-queues", "0"}, "-queues 0: want 1 to 255"},
+		{[]string{"-queues", "256"}, "-queues 256: want 1 to 255"},
+		{[]string{"-queues", "2", "-pingpong", "-mode", "gen"}, "-pingpong times one frame at a time: it runs on 1 queue (-queues 1)"},
 		{[]string{"-mode", "flood"}, `-mode "flood"`},
 		{[]string{"-rx-mode", "irq"}, `-rx-mode "irq"`},
 		{[]string{"-size", "41"}, "-size 41"},
@@ -171,6 +220,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"-read", "mmap"}, `-read "mmap"`},
 		{[]string{"-mode", "echo", "-read", "copy"}, "-read copy is for -mode sink"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"-rx-queues", "2", "-tx-queues", "1"}, "-rx-queues 2, -tx-queues 1: memifperf runs queue pairs, give both the same count"},
+		{[]string{"-rx-queues", "300", "-tx-queues", "300"}, "-queues 300: want 1 to 255"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), tc.args, &out, &errb)

@@ -1,6 +1,7 @@
 // Package memifflag defines the memif connection flags that memifdump and
 // memifinject share (-socket, -id, -role, -secret, -mode, -ring-size,
-// -buffer-size), so that both tools spell and check them the same way.
+// -buffer-size, -rx-queues, -tx-queues, -rx-mode), so that both tools
+// spell and check them the same way.
 package memifflag
 
 import (
@@ -20,6 +21,9 @@ type Flags struct {
 	Mode       string
 	RingSize   int
 	BufferSize int
+	RxQueues   int // VPP's rx-queues
+	TxQueues   int // VPP's tx-queues
+	RxMode     string
 }
 
 // Register defines the connection flags on fs.
@@ -32,6 +36,9 @@ func Register(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.Mode, "mode", "ethernet", "interface `mode`: ethernet, ip or punt-inject")
 	fs.IntVar(&f.RingSize, "ring-size", memifpcap.DefaultRingSize, "`slots` per ring, a power of two from 2 to 16384")
 	fs.IntVar(&f.BufferSize, "buffer-size", memifpcap.DefaultBufferSize, "packet buffer size in `bytes` (1 to 65535); larger frames travel as chains")
+	fs.IntVar(&f.RxQueues, "rx-queues", 1, fmt.Sprintf("receive `queues` (rings the peer fills for us), 1 to %d", memifpcap.MaxQueues))
+	fs.IntVar(&f.TxQueues, "tx-queues", 1, fmt.Sprintf("transmit `queues` (rings we fill for the peer), 1 to %d", memifpcap.MaxQueues))
+	fs.StringVar(&f.RxMode, "rx-mode", "adaptive", "how a receive queue waits: adaptive (poll briefly, then sleep on the interrupt), poll (busy-poll, never sleep) or interrupt")
 	return f
 }
 
@@ -57,6 +64,18 @@ func (f *Flags) Config() (*memifpcap.Config, error) {
 	if n := f.BufferSize; n < 1 || n > 65535 {
 		return nil, fmt.Errorf("-buffer-size %d: want 1 to 65535 bytes", n)
 	}
+	if n := f.RxQueues; n < 1 || n > memifpcap.MaxQueues {
+		return nil, fmt.Errorf("-rx-queues %d: want 1 to %d", n, memifpcap.MaxQueues)
+	}
+	if n := f.TxQueues; n < 1 || n > memifpcap.MaxQueues {
+		return nil, fmt.Errorf("-tx-queues %d: want 1 to %d", n, memifpcap.MaxQueues)
+	}
+	rxMode := memifpcap.RxModeAdaptive
+	if f.RxMode != "" {
+		if rxMode, err = memifpcap.ParseRxMode(f.RxMode); err != nil {
+			return nil, fmt.Errorf("-rx-mode: %w", err)
+		}
+	}
 	if len(f.Secret) > 23 {
 		return nil, fmt.Errorf("-secret: %d bytes; memif peers use at most 23", len(f.Secret))
 	}
@@ -68,5 +87,8 @@ func (f *Flags) Config() (*memifpcap.Config, error) {
 		Mode:       mode,
 		RingSize:   f.RingSize,
 		BufferSize: f.BufferSize,
+		RxQueues:   f.RxQueues,
+		TxQueues:   f.TxQueues,
+		RxMode:     rxMode,
 	}, nil
 }
