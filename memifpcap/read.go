@@ -378,10 +378,24 @@ func (q *RxQueue) nextPacket(wait bool) ([][]byte, int, *session, error) {
 }
 
 // waitState waits, with the queue lock released, for the next link state
-// change, the Handle to close or the deadline.
+// change, the Handle to close or the deadline, unless the link is down or
+// carries this queue already.
 func (q *RxQueue) waitState(dl time.Time) error {
+	return q.waitFor(dl, func(s *session) bool { return s == nil || s.down.Load() || q.id < len(s.rx) })
+}
+
+// waitLink waits, with the queue lock released, for the link to come up,
+// the Handle to close or the deadline.
+func (q *RxQueue) waitLink(dl time.Time) error {
+	return q.waitFor(dl, func(s *session) bool { return s != nil && !s.down.Load() })
+}
+
+// waitFor returns at once if ready holds for the current session, else
+// waits, with the queue lock released, for the next link state change, the
+// Handle to close or the deadline (ErrTimeout).
+func (q *RxQueue) waitFor(dl time.Time, ready func(*session) bool) error {
 	ch := q.h.stateChan()
-	if s := q.h.sess.Load(); s == nil || s.down.Load() || q.id < len(s.rx) {
+	if ready(q.h.sess.Load()) {
 		return nil
 	}
 	var timeout <-chan time.Time
@@ -435,32 +449,4 @@ func (st *rxState) accept(segs [][]byte, n int) bool {
 	}
 	st.keep = st.filtered(segs, n)
 	return st.keep > 0
-}
-
-// waitLink waits, with the queue lock released, for the link state to change, the
-// Handle to close or the deadline.
-func (q *RxQueue) waitLink(dl time.Time) error {
-	ch := q.h.stateChan()
-	if s := q.h.sess.Load(); s != nil && !s.down.Load() {
-		return nil
-	}
-	var timeout <-chan time.Time
-	if !dl.IsZero() {
-		left := time.Until(dl)
-		if left <= 0 {
-			return ErrTimeout
-		}
-		t := time.NewTimer(left)
-		defer t.Stop()
-		timeout = t.C
-	}
-	q.mu.Unlock()
-	defer q.mu.Lock()
-	select {
-	case <-ch:
-	case <-q.h.done:
-	case <-timeout:
-		return ErrTimeout
-	}
-	return nil
 }
