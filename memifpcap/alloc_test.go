@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/gopacket"
+	"github.com/stretchr/testify/require"
 
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
@@ -245,5 +246,40 @@ func benchmarkRoundTrip(b *testing.B, size int, zeroCopy bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The copying read allocates its frame and nothing else per packet: the
+// AncillaryData slices come from a shared chunk, yet each frame's is its
+// own (changing or appending to one leaves the others alone).
+func TestReadPacketDataAllocatesOnlyTheFrame(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+	f := frame(1, 64)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := cli.WritePacketData(f); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := srv.ReadPacketData(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1.05 {
+		t.Errorf("%.3f allocations per copying read, want 1 (the frame) plus a share of a chunk", allocs)
+	}
+
+	var cis []gopacket.CaptureInfo
+	for i := 0; i < 3; i++ {
+		require.NoError(t, cli.WritePacketData(frame(i, 64)))
+		_, ci, err := srv.ReadPacketData()
+		require.NoError(t, err)
+		cis = append(cis, ci)
+	}
+	cis[0].AncillaryData[0] = "changed"
+	_ = append(cis[1].AncillaryData, "appended")
+	for i, ci := range cis[1:] {
+		require.Len(t, ci.AncillaryData, 2, "frame %d", i+1)
+		require.Equal(t, memifpcap.AncillaryQueue{Queue: 0}, ci.AncillaryData[0], "frame %d", i+1)
+		require.IsType(t, memifpcap.AncillaryMetadata{}, ci.AncillaryData[1], "frame %d", i+1)
 	}
 }

@@ -28,6 +28,9 @@ type rxState struct {
 	segs    [][]byte // reused per read: the segments of the current packet
 	scratch []byte   // gather buffer for chained packets, SnapLen bytes
 	snapLen int
+	// ancChunk is what is left of the chunk freshAncillary carves the
+	// copying path's AncillaryData slices from.
+	ancChunk []any
 
 	// held is the session whose slot backs the slice the last
 	// ZeroCopyReadPacketData returned; it is released on the next read.
@@ -136,8 +139,27 @@ func (q *RxQueue) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	meta := s.rx[q.id].Metadata()
 	s.rx[q.id].Release()
 	ci := q.captured(len(data), n)
-	ci.AncillaryData = []any{st.queue, st.metadata(meta)}
+	ci.AncillaryData = st.freshAncillary(meta)
 	return data, ci, nil
+}
+
+// ancillaryChunk is how many frames' AncillaryData slices one allocation
+// serves on the copying path.
+const ancillaryChunk = 64
+
+// freshAncillary returns an AncillaryData slice of the frame's own, as the
+// copying path promises: the caller may keep and change it. The slices
+// are carved, two entries each with their capacity capped, from a chunk
+// allocated once per ancillaryChunk frames, so a copying read costs one
+// allocation (its data) rather than two.
+func (st *rxState) freshAncillary(meta uint32) []any {
+	if len(st.ancChunk) < 2 {
+		st.ancChunk = make([]any, 2*ancillaryChunk)
+	}
+	a := st.ancChunk[:2:2]
+	st.ancChunk = st.ancChunk[2:]
+	a[0], a[1] = st.queue, st.metadata(meta)
+	return a
 }
 
 // ReadPacketDataTo copies the next frame into b and returns its
