@@ -106,3 +106,30 @@ func checkPeer(name string, base, cached, loaded, n uint16) error {
 	}
 	return nil
 }
+
+// side is what a producer (Tx) and a consumer (Rx) of one ring both know:
+// the ring, the memory its descriptors point into, and this end's role.
+type side struct {
+	ring    *Ring
+	regions [][]byte
+	client  bool
+	n       uint16 // slots in the ring
+	mask    uint16
+	bufSize uint32
+	bufBase uint32
+}
+
+func newSide(r *Ring, cfg Config) (side, error) {
+	if err := cfg.check(r); err != nil {
+		return side{}, err
+	}
+	return side{
+		ring:    r,
+		regions: cfg.Regions,
+		client:  cfg.Role == Client,
+		n:       uint16(r.Size()),
+		mask:    r.mask,
+		bufSize: cfg.BufferSize,
+		bufBase: cfg.BufferBase,
+	}, nil
+}

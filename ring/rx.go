@@ -30,13 +30,7 @@ const (
 // releasing them; Release hands every slot consumed so far back to the
 // producer. An Rx is not safe for concurrent use.
 type Rx struct {
-	ring    *Ring
-	regions [][]byte
-	client  bool
-	n       uint16
-	mask    uint16
-	bufSize uint32
-	bufBase uint32
+	side
 
 	// cursor is the index of the next slot Next reads. released is where
 	// Release last left the ring: the tail we published (server), or the
@@ -59,18 +53,11 @@ type Rx struct {
 // NewRx returns the consumer of r. Call Reset once the ring is live (at
 // CONNECTED for a client, at CONNECT for a server) before reading.
 func NewRx(r *Ring, cfg Config) (*Rx, error) {
-	if err := cfg.check(r); err != nil {
+	sd, err := newSide(r, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("memif rx: %w", err)
 	}
-	x := &Rx{
-		ring:    r,
-		regions: cfg.Regions,
-		client:  cfg.Role == Client,
-		n:       uint16(r.Size()),
-		mask:    r.mask,
-		bufSize: cfg.BufferSize,
-		bufBase: cfg.BufferBase,
-	}
+	x := &Rx{side: sd}
 	x.cursor = r.Tail()
 	x.released = x.cursor
 	x.peer = x.cursor

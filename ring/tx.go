@@ -23,13 +23,7 @@ type txSeg struct {
 // visible to the peer in batches (Publish). A Tx is not safe for concurrent
 // use.
 type Tx struct {
-	ring    *Ring
-	regions [][]byte
-	client  bool
-	n       uint16 // slots in the ring
-	mask    uint16
-	bufSize uint32
-	bufBase uint32
+	side
 
 	// cursor is the index of the next slot to write, ahead of published by
 	// what Write did since the last Publish. published is our index as last
@@ -58,18 +52,11 @@ type Tx struct {
 // NewTx returns the producer of r. Call Reset once the ring is live (at
 // CONNECTED for a client, at CONNECT for a server) before writing.
 func NewTx(r *Ring, cfg Config) (*Tx, error) {
-	if err := cfg.check(r); err != nil {
+	sd, err := newSide(r, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("memif tx: %w", err)
 	}
-	t := &Tx{
-		ring:    r,
-		regions: cfg.Regions,
-		client:  cfg.Role == Client,
-		n:       uint16(r.Size()),
-		mask:    r.mask,
-		bufSize: cfg.BufferSize,
-		bufBase: cfg.BufferBase,
-	}
+	t := &Tx{side: sd}
 	if !t.client {
 		t.segs = make([]txSeg, r.Size())
 		t.rsv = make([]txSeg, r.Size())
