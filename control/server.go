@@ -440,7 +440,7 @@ func (h *serverHandshake) addRegion(m AddRegion, fd int) error {
 	switch {
 	case int(m.Index) != n:
 		return h.refuse(reasonRegionIndex, fmt.Errorf("ADD_REGION index %d, want %d (regions come in order)", m.Index, n))
-	case m.Index > h.s.cfg.MaxRegion || n >= h.lim.Regions:
+	case n >= h.lim.Regions: // lim.Regions is capped at MaxRegion+1 at INIT
 		return h.refuse(reasonRegionIndex, fmt.Errorf("ADD_REGION index %d, this interface accepts %d regions", m.Index, h.lim.Regions))
 	case m.Size == 0:
 		return h.refuse(reasonRegionSize, fmt.Errorf("ADD_REGION %d of size 0", m.Index))

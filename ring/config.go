@@ -133,3 +133,25 @@ func newSide(r *Ring, cfg Config) (side, error) {
 		bufBase: cfg.BufferBase,
 	}, nil
 }
+
+// slotOffset is where the client's own buffer for idx's slot starts in
+// region 0. Config.check proved every such buffer lies in region 0 at an
+// offset that fits a descriptor's u32.
+func (s *side) slotOffset(idx uint16) uint32 {
+	return s.bufBase + uint32(idx&s.mask)*s.bufSize
+}
+
+// peerBuffer checks that a buffer the peer named lies inside our mapping
+// of its region (64-bit math, so offset+length cannot wrap) and returns it,
+// or one of the reasons below.
+func (s *side) peerBuffer(region uint16, offset, length uint32) ([]byte, string) {
+	if int(region) >= len(s.regions) {
+		return nil, reasonRegion
+	}
+	r := s.regions[region]
+	end := uint64(offset) + uint64(length)
+	if end > uint64(len(r)) {
+		return nil, reasonBounds
+	}
+	return r[offset:end:end], ""
+}

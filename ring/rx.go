@@ -93,7 +93,7 @@ func (x *Rx) refill(idx uint16) {
 		Flags:  0,
 		Region: 0,
 		Length: x.bufSize,
-		Offset: x.bufBase + uint32(idx&x.mask)*x.bufSize,
+		Offset: x.slotOffset(idx),
 	})
 }
 
@@ -151,7 +151,7 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 		bad := ""
 		var badIdx uint16
 		var badDesc Desc
-		var first Desc
+		var first, last Desc
 		avail := x.peer - x.cursor
 		var used uint16
 		for {
@@ -159,7 +159,8 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 				if avail == x.n {
 					// The producer can never add to this chain:
 					// every slot is already published.
-					bad, badIdx, badDesc = reasonRing, x.cursor+used-1, x.ring.Desc(x.cursor+used-1)
+					// Report the copy that was checked, not a re-read.
+					bad, badIdx, badDesc = reasonRing, x.cursor+used-1, last
 					break
 				}
 				if loaded {
@@ -177,6 +178,7 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 			if used == 0 {
 				first = d
 			}
+			last = d
 			used++
 			if bad == "" {
 				seg, reason := x.segment(idx, d)
@@ -217,19 +219,11 @@ func (x *Rx) segment(idx uint16, d Desc) ([]byte, string) {
 	if x.client {
 		// The client's config check guarantees the whole slot lies in
 		// region 0, and Length <= BufferSize was checked above.
-		off := uint64(x.bufBase) + uint64(idx&x.mask)*uint64(x.bufSize)
-		end := off + uint64(d.Length)
+		off := x.slotOffset(idx)
+		end := uint64(off) + uint64(d.Length)
 		return x.regions[0][off:end:end], ""
 	}
-	if int(d.Region) >= len(x.regions) {
-		return nil, reasonRegion
-	}
-	region := x.regions[d.Region]
-	end := uint64(d.Offset) + uint64(d.Length)
-	if end > uint64(len(region)) {
-		return nil, reasonBounds
-	}
-	return region[d.Offset:end:end], ""
+	return x.peerBuffer(d.Region, d.Offset, d.Length)
 }
 
 // Release gives back every slot Next consumed since the last Release, with

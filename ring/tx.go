@@ -240,7 +240,7 @@ func (t *Tx) writeClient(src *source, size uint64) error {
 	for rest := size; rest > 0; idx++ {
 		chunk := min(rest, bs)
 		rest -= chunk
-		off := t.bufBase + uint32(idx&t.mask)*t.bufSize
+		off := t.slotOffset(idx)
 		src.fill(region[off : uint64(off)+chunk])
 		var flags uint16
 		if rest > 0 {
@@ -315,14 +315,11 @@ func (t *Tx) writeServer(src *source, size uint64) error {
 // offered checks a buffer the client offered on an S2C ring and returns how
 // many bytes the server may write into it, or why it must not.
 func (t *Tx) offered(d Desc) (capacity uint32, reason string) {
-	if int(d.Region) >= len(t.regions) {
-		return 0, "region index out of range"
+	if _, reason := t.peerBuffer(d.Region, d.Offset, d.Length); reason != "" {
+		return 0, reason
 	}
 	if d.Length == 0 {
 		return 0, "offered buffer has length 0"
-	}
-	if uint64(d.Offset)+uint64(d.Length) > uint64(len(t.regions[d.Region])) {
-		return 0, "offset+length runs past the end of the region"
 	}
 	capacity = d.Length
 	if t.bufSize != 0 && capacity > t.bufSize {
@@ -359,8 +356,8 @@ func (t *Tx) Reserve() ([]byte, error) {
 	var buf []byte
 	if t.client {
 		// Config.check proved every slot's buffer lies in region 0.
-		off := uint64(t.bufBase) + uint64(idx&t.mask)*uint64(t.bufSize)
-		end := off + uint64(t.bufSize)
+		off := t.slotOffset(idx)
+		end := uint64(off) + uint64(t.bufSize)
 		buf = t.regions[0][off:end:end]
 	} else {
 		d := t.ring.Desc(idx)
@@ -408,7 +405,7 @@ func (t *Tx) Commit(off, n int) error {
 		return fmt.Errorf("%w: %d bytes at offset %d of a %d-byte buffer", ErrBadCommit, n, off, capacity)
 	}
 	if t.client {
-		base := t.bufBase + uint32(idx&t.mask)*t.bufSize
+		base := t.slotOffset(idx)
 		t.ring.SetDesc(idx, Desc{Flags: 0, Region: 0, Length: uint32(n), Offset: base + uint32(off)})
 	} else {
 		s := t.rsv[idx&t.mask]
