@@ -53,6 +53,15 @@ func EventFDFrom(fd int) (*EventFD, error) {
 	if fd < 0 {
 		return nil, fmt.Errorf("memif eventfd: invalid fd %d", fd)
 	}
+	// The peer chose this fd: a pipe, socket or file in its place would
+	// have Signal write into it and Wait read from it.
+	if kind, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); err != nil || kind != "anon_inode:[eventfd]" {
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("memif eventfd %d: %w", fd, err)
+		}
+		return nil, fmt.Errorf("memif eventfd %d: the peer sent %s, not an eventfd", fd, kind)
+	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("memif eventfd %d: %w", fd, os.NewSyscallError("fcntl(O_NONBLOCK)", err))

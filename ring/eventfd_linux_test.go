@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,6 +174,24 @@ func TestEventFDFrom(t *testing.T) {
 
 	if _, err := EventFDFrom(-1); err == nil {
 		t.Error("EventFDFrom(-1) succeeded")
+	}
+	// A peer's pipe in place of an eventfd is refused (and closed).
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	pfd, err := unix.Dup(int(w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, err := EventFDFrom(pfd); err == nil || !strings.Contains(err.Error(), "not an eventfd") {
+		t.Errorf("EventFDFrom(pipe) = %v, want a refusal naming it", err)
+	}
+	// Every write end is closed now, so the read end sees EOF.
+	if n, err := r.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("read from the pipe after EventFDFrom refused it: %d, %v; want EOF (fd closed)", n, err)
 	}
 }
 
