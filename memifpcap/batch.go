@@ -91,6 +91,7 @@ func (q *RxQueue) readBatch(ms []Message, wait bool) (int, error) {
 	}
 	rx := s.rx[q.id]
 	st := &q.st
+	vm := q.filter.Load()
 	// The first packet's views are in st.segs, which the next take
 	// reuses: move them into the message first.
 	ms[0].Buffers = append(ms[0].Buffers[:0], segs...)
@@ -110,7 +111,7 @@ func (q *RxQueue) readBatch(ms []Message, wait bool) (int, error) {
 			break
 		}
 		m.Buffers = segs
-		if !st.accept(segs, n) {
+		if !st.accept(vm, segs, n) {
 			// The slot is handed back with the batch's.
 			bump(&q.stats.filtered, 1)
 			continue
@@ -265,9 +266,9 @@ func (q *TxQueue) batchFailed(s *session, err error, m *Message, i int) error {
 	switch {
 	case errors.Is(err, ring.ErrEmptyFrame):
 		return q.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
-	case errors.Is(err, ring.ErrRingFull):
-		return errWaitRoom
 	}
+	// txFailed publishes what a FrameWriter queued before a full ring
+	// makes us wait: the peer cannot free slots it cannot see.
 	err = q.txFailed(s, err, msgLen(m.Buffers))
 	if err == errWaitRoom {
 		return err

@@ -39,9 +39,7 @@ func (q *RxQueue) SetBPF(filter []bpf.RawInstruction) error {
 }
 
 func (q *RxQueue) setFilter(vm *bpf.VM) {
-	q.mu.Lock()
-	q.st.filter = vm
-	q.mu.Unlock()
+	q.filter.Store(vm)
 }
 
 func compileBPF(filter []bpf.RawInstruction) (*bpf.VM, error) {
@@ -65,7 +63,7 @@ func compileBPF(filter []bpf.RawInstruction) (*bpf.VM, error) {
 
 // filtered runs the filter on a packet and reports how many of its bytes
 // to keep (0: drop it).
-func (st *rxState) filtered(segs [][]byte, n int) int {
+func (st *rxState) filtered(vm *bpf.VM, segs [][]byte, n int) int {
 	data := segs[0]
 	if len(segs) > 1 {
 		if st.scratch == nil {
@@ -73,7 +71,7 @@ func (st *rxState) filtered(segs [][]byte, n int) int {
 		}
 		data = st.scratch[:gather(st.scratch[:min(n, st.snapLen)], segs)]
 	}
-	keep, err := st.filter.Run(data)
+	keep, err := vm.Run(data)
 	if err != nil {
 		return 0
 	}

@@ -34,9 +34,13 @@ func (h *Handle) Drain(ctx context.Context) error {
 				first = h.lastTorn.Load()
 			}
 		}
-		left := -1
+		// corrupt: InFlight found an impossible peer index (-1), which
+		// must not be summed with the other queues' counts.
+		left, corrupt := -1, false
 		if s != nil && s == first {
 			left = s.tx[0].InFlight()
+			corrupt = left < 0
+			left = max(left, 0)
 		}
 		q0.mu.Unlock()
 		for _, q := range h.txq[1:] {
@@ -46,12 +50,18 @@ func (h *Handle) Drain(ctx context.Context) error {
 			q.mu.Lock()
 			if s := h.sess.Load(); s == first && s != nil {
 				if q.id < len(s.tx) {
-					left += s.tx[q.id].InFlight()
+					n := s.tx[q.id].InFlight()
+					corrupt = corrupt || n < 0
+					left += max(n, 0)
 				}
 			} else {
 				left = -1
 			}
 			q.mu.Unlock()
+		}
+		if corrupt {
+			first.fail("Corrupt ring", true)
+			return &linkDownError{reason: "the peer corrupted a transmit ring's index"}
 		}
 		if left != 0 && first != nil {
 			// A peer that took every frame and then left has drained

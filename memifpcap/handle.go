@@ -29,7 +29,6 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -300,13 +299,6 @@ func (h *Handle) Stats() Stats {
 }
 
 // bump adds n to a counter that only one goroutine (the holder of a queue
-// lock) writes: a plain load and store, no locked instruction.
+// lock) writes: a load and a store instead of a locked add, so that Stats
+// may read it at any time. (On amd64 the atomic store is still an XCHG.)
 func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
-
-// deadline turns a timeout into an absolute time; zero means none.
-func deadline(d time.Duration) time.Time {
-	if d <= 0 {
-		return time.Time{}
-	}
-	return time.Now().Add(d)
-}

@@ -544,3 +544,30 @@ func TestDrain(t *testing.T) {
 	defer cancel()
 	require.ErrorIs(t, cli2.Drain(ctx), memifpcap.ErrLinkDown)
 }
+
+// SetBPF does not wait for a reader that is waiting for a packet.
+func TestSetBPFWhileAReaderWaits(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+	got := make(chan []byte, 1)
+	go func() {
+		data, _, err := srv.ReadPacketData()
+		if err != nil {
+			data = nil
+		}
+		got <- data
+	}()
+	time.Sleep(100 * time.Millisecond) // the reader is waiting now
+	prog, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 10}})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.SetBPF(prog) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(2 * time.Second):
+		t.Fatal("SetBPF waited for the blocked reader")
+	}
+	require.NoError(t, cli.WritePacketData(frame(3, 100)))
+	require.Equal(t, frame(3, 100)[:10], <-got, "the waiting read uses the new filter")
+}

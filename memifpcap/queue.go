@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/net/bpf"
 )
 
 // RxQueue is one receive queue of a Handle: the ring the peer fills for us
@@ -21,6 +23,10 @@ type RxQueue struct {
 	h    *Handle
 	id   int
 	mode atomic.Int32 // RxMode
+	// filter is the BPF program set by SetBPF, or nil. It is not under
+	// mu: a reader waiting for a packet holds mu, and SetBPF must not
+	// wait for that packet.
+	filter atomic.Pointer[bpf.VM]
 
 	mu    sync.Mutex // one reader at a time; see read.go
 	st    rxState

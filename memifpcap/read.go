@@ -39,10 +39,9 @@ type rxState struct {
 	// the next read reports ErrLinkDown once.
 	last       *session
 	downReason string
-	// filter is the BPF program set by SetBPF, or nil; keep is how many
-	// bytes of the current packet it accepted.
-	filter *bpf.VM
-	keep   int
+	// keep is how many bytes of the current packet the BPF filter
+	// accepted (all of them without one).
+	keep int
 	// deferred are torn-down sessions whose regions a zero-copy slice
 	// still points into; they are unpinned on the next read or Close.
 	deferred []*session
@@ -328,14 +327,15 @@ func (q *RxQueue) nextPacket(wait bool) ([][]byte, int, *session, error) {
 			s.fail(fmt.Sprintf("Corrupt ring: %v", err), true)
 			continue
 		}
+		// Nothing complete to read, and nothing handed out is held (this
+		// is the first packet of its call; held was released above):
+		// give back the slots Next consumed while skipping bad
+		// descriptors. A peer whose bad chain filled the ring needs them
+		// to publish anything more, whether we wait or poll.
+		rx.Release()
 		if !wait {
 			return nil, 0, nil, errNoPacketYet
 		}
-		// Nothing complete to read, and nothing handed out is held (a
-		// waiting read is the first of its call): give back the slots
-		// Next consumed while skipping bad descriptors. A peer whose bad
-		// chain filled the ring needs them to publish anything more.
-		rx.Release()
 		mode := q.RxMode()
 		if mode == RxModePoll {
 			// Busy-read with MASK_INT set: the peer never signals. Only
@@ -455,7 +455,7 @@ func (q *RxQueue) take(s *session) ([][]byte, int, error) {
 		return nil, 0, err
 	}
 	st.segs = segs[:0]
-	if !st.accept(segs, n) {
+	if !st.accept(q.filter.Load(), segs, n) {
 		s.rx[q.id].Release()
 		bump(&q.stats.filtered, 1)
 		return nil, 0, errFiltered
@@ -464,11 +464,11 @@ func (q *RxQueue) take(s *session) ([][]byte, int, error) {
 }
 
 // accept runs the BPF filter, if any, and sets keep.
-func (st *rxState) accept(segs [][]byte, n int) bool {
+func (st *rxState) accept(vm *bpf.VM, segs [][]byte, n int) bool {
 	st.keep = n
-	if st.filter == nil {
+	if vm == nil {
 		return true
 	}
-	st.keep = st.filtered(segs, n)
+	st.keep = st.filtered(vm, segs, n)
 	return st.keep > 0
 }

@@ -177,7 +177,12 @@ func (s *session) teardown() {
 	// What the peer had not taken when the link went: Drain's answer.
 	left := 0
 	for _, tx := range s.tx {
-		left += tx.InFlight()
+		n := tx.InFlight()
+		if n < 0 { // an impossible peer index: nothing can be said
+			left = -1
+			break
+		}
+		left += n
 	}
 	s.txLeft.Store(int64(left))
 	h.lastTorn.Store(s)

@@ -255,13 +255,18 @@ func (x *Rx) Release() {
 func (x *Rx) SetInterrupt(want bool) {
 	// We are the only writer of flags, so this read-modify-write of our
 	// half is safe; SetFlags keeps the client's head intact.
-	f := x.ring.Flags()
+	old := x.ring.Flags()
+	f := old
 	if want {
 		f &^= RingFlagMaskInt
 	} else {
 		f |= RingFlagMaskInt
 	}
-	x.ring.SetFlags(f)
+	if f != old {
+		// A poller calls this on every empty spin: no CAS on the word
+		// the producer's head shares unless the flag really changes.
+		x.ring.SetFlags(f)
+	}
 }
 
 // Metadata returns the metadata word of the first descriptor of the packet
