@@ -87,6 +87,9 @@ func (q *TxQueue) NewFrameWriter() *FrameWriter {
 // WritePacketData (ErrLinkDown, ErrTimeout, ErrClosed) when no slot can be
 // reserved.
 func (w *FrameWriter) PrependBytes(num int) ([]byte, error) {
+	if w.closedUnder() {
+		return nil, ErrClosed
+	}
 	if !w.holding && num >= 0 {
 		if err := w.q.transmit(w, opReserve, nil); err != nil {
 			return nil, err
@@ -98,6 +101,9 @@ func (w *FrameWriter) PrependBytes(num int) ([]byte, error) {
 // AppendBytes returns num bytes behind the frame, in the transmit slot;
 // the first call of a frame reserves the slot, as for PrependBytes.
 func (w *FrameWriter) AppendBytes(num int) ([]byte, error) {
+	if w.closedUnder() {
+		return nil, ErrClosed
+	}
 	if !w.holding && num >= 0 {
 		if err := w.q.transmit(w, opReserve, nil); err != nil {
 			return nil, err
@@ -281,6 +287,19 @@ func (w *FrameWriter) queueLocked() error {
 }
 
 // dropSlot gives up the slot w holds, if it still does, with the queue's lock held.
+// closedUnder reports whether the Handle was closed while w held a slot,
+// dropping the frame if so: Close unmapped the slot's memory, and building
+// on in it would fault.
+func (w *FrameWriter) closedUnder() bool {
+	if !w.holding || !w.q.h.closed.Load() {
+		return false
+	}
+	w.q.mu.Lock()
+	w.dropSlot()
+	w.q.mu.Unlock()
+	return true
+}
+
 func (w *FrameWriter) dropSlot() {
 	st := &w.q.st
 	if st.owner == w {

@@ -335,6 +335,22 @@ func TestFrameWriterClose(t *testing.T) {
 	require.Zero(t, len(w.Bytes()))
 }
 
+// A frame still being built when the Handle closes is dropped on the next
+// call: its slot's memory is gone, and writing on would fault.
+func TestFrameWriterBuildingAcrossClose(t *testing.T) {
+	sock := sockPath(t)
+	_, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+	w := cli.NewFrameWriter()
+	_, err := w.PrependBytes(100)
+	require.NoError(t, err)
+	require.NoError(t, cli.Close())
+	_, err = w.PrependBytes(10)
+	require.ErrorIs(t, err, memifpcap.ErrClosed)
+	_, err = w.AppendBytes(10)
+	require.ErrorIs(t, err, memifpcap.ErrClosed)
+	require.Zero(t, len(w.Bytes()))
+}
+
 // The frame of a FrameWriter is the same bytes whichever way it is built:
 // by appending (front to back), by prepending, or both.
 func TestFrameWriterAppendStyle(t *testing.T) {
