@@ -43,6 +43,10 @@ func TestReadFile(t *testing.T) {
 	if rc := run(context.Background(), []string{"-r", "x.pcap", "-w", "y.pcap"}, &out, &errb); rc != 2 {
 		t.Errorf("-r with -w: exit %d, want 2", rc)
 	}
+	errb.Reset()
+	if rc := run(context.Background(), []string{"-r", "x.pcap", "-bpf", "udp.bpf"}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), "cannot be combined with -bpf") {
+		t.Errorf("-r with -bpf: exit %d, %q; want 2 and a refusal", rc, errb.String())
+	}
 	out.Reset()
 	if rc := run(context.Background(), []string{"-r", filepath.Join("..", "..", "testdata", "pcaps", "http-tcp.pcap"), "-c", "5"}, &out, &errb); rc != 0 || strings.Count(out.String(), "\n") != 5 {
 		t.Errorf("-r -c 5: exit %d, %d lines", rc, strings.Count(out.String(), "\n"))

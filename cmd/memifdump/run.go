@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
 
@@ -89,6 +88,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.read != "" && o.write != "" {
 		return nil, usagef("-r prints a file: it cannot be combined with -w")
+	}
+	if o.read != "" && o.bpfFile != "" {
+		// The filter runs in the Handle, on live frames only.
+		return nil, usagef("-r prints a file as it is: it cannot be combined with -bpf")
 	}
 
 	switch *format {
@@ -243,7 +246,7 @@ func (d *dump) run(ctx context.Context, stdout io.Writer) error {
 		fmt.Fprintf(d.stderr, "%s: warning: -w %s has no time fields (such as %%H%%M%%S): each -G file replaces the last\n", name, o.write)
 	}
 	fmt.Fprintf(d.stderr, "listening on memif %s id %d (%s), link-type %s, snapshot length %d bytes\n",
-		o.cfg.Socket, o.cfg.ID, o.cfg.Role, linkTypeName(h.LinkType()), h.SnapLen())
+		o.cfg.Socket, o.cfg.ID, o.cfg.Role, layersglue.LinkTypeName(h.LinkType()), h.SnapLen())
 
 	// Helpers beside the capture loop, until it ends: one closes the Handle
 	// on SIGINT or SIGTERM (the blocked read then returns io.EOF), one says
@@ -519,13 +522,6 @@ func packets(n uint64) string {
 		return "1 packet"
 	}
 	return fmt.Sprintf("%d packets", n)
-}
-
-// linkTypeName names a link type as tcpdump's start line does, with
-// libpcap's pcap_datalink_val_to_name and _description.
-func linkTypeName(lt layers.LinkType) string {
-	// tcpdump's names (EN10MB, RAW, USER0) with its descriptions.
-	return layersglue.LinkTypeName(lt)
 }
 
 // isTerminal reports whether w is a terminal, where tcpdump's lines appear

@@ -73,11 +73,11 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	default:
 		return nil, fmt.Errorf("%w: -mode %q: want gen, sink or echo", errUsage, o.mode)
 	}
-	switch o.rxMode {
-	case "poll", "interrupt", "adaptive":
-	default:
+	rxMode, err := memifpcap.ParseRxMode(o.rxMode)
+	if err != nil {
 		return nil, fmt.Errorf("%w: -rx-mode %q: want poll, interrupt or adaptive", errUsage, o.rxMode)
 	}
+	o.rxMode = rxMode.String() // "polling" is "poll" from here on
 	switch o.read {
 	case "batch":
 	case "zerocopy", "copy", "into":
@@ -319,7 +319,6 @@ func (p *perf) gen() error {
 	// Frames coming back (from a peer in echo mode) are counted and
 	// handed back at once, or the peer would stall on a full ring.
 	in := make([]memifpcap.Message, p.o.batch)
-	defer func() { p.r.secs = p.last.Sub(p.first).Seconds() }()
 	for {
 		n, err := p.tx.WriteBatch(ms)
 		if k, _ := p.rx.PollBatch(in); k > 0 {
@@ -386,7 +385,6 @@ func (p *perf) readOne() (int, error) {
 // or until the link goes down after frames came.
 func (p *perf) receive(echo bool) error {
 	ms := make([]memifpcap.Message, p.o.batch)
-	defer func() { p.r.secs = p.last.Sub(p.first).Seconds() }()
 	idle := 0
 	for {
 		n, err := p.read(ms)
@@ -484,9 +482,18 @@ func (p *perf) pingpong() error {
 				}
 				continue // a late echo of an earlier frame
 			}
-			if spins&1023 == 1023 && time.Since(t0) > 200*time.Millisecond {
-				p.lost++
-				break // lost: send the next one
+			// An empty read in poll mode is a spin, so look at the clock
+			// only now and then; in the other modes it already waited
+			// up to ReadTimeout, so look every time.
+			if p.o.rxMode != "poll" || spins&1023 == 1023 {
+				now := time.Now()
+				if now.Sub(t0) > 200*time.Millisecond {
+					p.lost++
+					break // lost: send the next one
+				}
+				if p.over(now) {
+					return nil
+				}
 			}
 		}
 	}
