@@ -2,7 +2,6 @@ package memifpcap
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"time"
 
@@ -265,7 +264,7 @@ func (q *TxQueue) writeBatchLocked(ms []Message) (n int, err error) {
 func (q *TxQueue) batchFailed(s *session, err error, m *Message, i int) error {
 	switch {
 	case errors.Is(err, ring.ErrEmptyFrame):
-		return q.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
+		return q.dropped(&BatchError{Index: i, Err: err})
 	}
 	// txFailed publishes what a FrameWriter queued before a full ring
 	// makes us wait: the peer cannot free slots it cannot see.
@@ -273,7 +272,7 @@ func (q *TxQueue) batchFailed(s *session, err error, m *Message, i int) error {
 	if err == errWaitRoom {
 		return err
 	}
-	return q.dropped(fmt.Errorf("memif: write batch: message %d: %w", i, err))
+	return q.dropped(&BatchError{Index: i, Err: err})
 }
 
 func msgLen(bufs [][]byte) int {

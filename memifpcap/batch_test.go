@@ -155,6 +155,9 @@ func TestWriteBatchEmptyFrame(t *testing.T) {
 	require.Equal(t, 1, n)
 	require.ErrorIs(t, err, ring.ErrEmptyFrame)
 	require.ErrorContains(t, err, "message 1")
+	var be *memifpcap.BatchError
+	require.ErrorAs(t, err, &be)
+	require.Equal(t, 1, be.Index)
 	require.Equal(t, uint64(1), cli.Stats().TxDropped)
 	require.Equal(t, uint64(1), cli.Stats().TxPackets)
 	in := make([]memifpcap.Message, 4)

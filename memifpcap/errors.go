@@ -39,6 +39,21 @@ func (timeoutError) Is(target error) bool {
 	return target == os.ErrDeadlineExceeded
 }
 
+// BatchError is WriteBatch's error for a message it refused for good (an
+// empty or oversized frame, a bad descriptor from the peer): Index is the
+// message, Err what a single write of it would have returned. The messages
+// before Index were sent.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("memif: write batch: message %d: %v", e.Index, e.Err)
+}
+
+func (e *BatchError) Unwrap() error { return e.Err }
+
 // linkDownError carries why the link went down.
 type linkDownError struct{ reason string }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -237,10 +236,6 @@ func (r *replay) file(i int, done <-chan struct{}) error {
 	}
 }
 
-// batchErrorPrefix starts WriteBatch's errors for a frame it refused for
-// good (memifpcap/batch.go), around the error a single write returns.
-const batchErrorPrefix = "memif: write batch: message "
-
 // stopAfter is errStop, unless sending what was due failed.
 func stopAfter(err error) error {
 	if err != nil {
@@ -324,12 +319,12 @@ func (r *replay) flush(f *inputFile) error {
 			err = fmt.Errorf("the memif ring stayed full for %v (-write-timeout): the peer is not taking frames", r.o.writeTimeout)
 		case errors.Is(err, memifpcap.ErrLinkDown):
 			err = fmt.Errorf("the memif link went down and did not come back within %v (-wait)", r.o.wait)
-		case strings.HasPrefix(err.Error(), batchErrorPrefix):
-			// The error is told as a single write tells it: the
-			// packet number already says which frame it was.
-			if inner := errors.Unwrap(err); inner != nil {
-				err = inner
-			}
+		}
+		// A frame WriteBatch refused is told as a single write tells it:
+		// the packet number already says which frame it was.
+		var be *memifpcap.BatchError
+		if errors.As(err, &be) {
+			err = be.Err
 		}
 		return fmt.Errorf("%s: packet %d: %w; stopped after sending %d packets", f.name, frames[0].num, err, r.sent.Load())
 	}
