@@ -35,25 +35,12 @@ func hashFlow(frame []byte, ether bool) uint32 {
 			return fnv(fnvBasis, frame)
 		}
 		macs := frame[:12]
-		off := 12
-		for {
-			if len(frame) < off+2 {
-				return symmetric(macs[:6], macs[6:12], fnvBasis)
-			}
-			t := binary.BigEndian.Uint16(frame[off:])
-			if t == etherTypeVLAN || t == etherTypeQinQ || t == etherTypeQinQ1 {
-				off += 4
-				continue
-			}
-			if t != etherTypeIPv4 && t != etherTypeIPv6 {
-				return symmetric(macs[:6], macs[6:12], fnvBasis)
-			}
-			ip = frame[off+2:]
-			if h, ok := ipHash(ip); ok {
+		if t, off, ok := l3(frame); ok && (t == etherTypeIPv4 || t == etherTypeIPv6) {
+			if h, ok := ipHash(frame[off:]); ok {
 				return h
 			}
-			return symmetric(macs[:6], macs[6:12], fnvBasis)
 		}
+		return symmetric(macs[:6], macs[6:12], fnvBasis)
 	}
 	if h, ok := ipHash(ip); ok {
 		return h

@@ -219,8 +219,10 @@ func (r *replay) file(i int, done <-chan struct{}) error {
 			}
 			data = ip
 		}
-		fr := pending{size: len(data), num: p.num, trunc: len(p.data) < p.length,
-			flow: flowHash(data, ether)}
+		fr := pending{size: len(data), num: p.num, trunc: len(p.data) < p.length}
+		if r.o.cfg.TxQueues > 1 { // one queue needs no flow to choose it
+			fr.flow = flowHash(data, ether)
+		}
 		if inMem {
 			fr.data = data
 		} else {

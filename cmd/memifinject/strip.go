@@ -16,22 +16,34 @@ const (
 // a frame too short to hold its headers). Only the version nibble is
 // checked against the EtherType: the receiving end decodes the rest.
 func stripL2(frame []byte) ([]byte, bool) {
-	off := 12
+	t, off, ok := l3(frame)
+	if !ok {
+		return nil, false
+	}
+	ip := frame[off:]
+	switch t {
+	case etherTypeIPv4:
+		return ip, len(ip) > 0 && ip[0]>>4 == 4
+	case etherTypeIPv6:
+		return ip, len(ip) > 0 && ip[0]>>4 == 6
+	}
+	return nil, false
+}
+
+// l3 walks an Ethernet header, 802.1Q/802.1ad tags included, and returns
+// the EtherType of what follows and where that starts; ok is false when
+// the frame ends first.
+func l3(frame []byte) (etherType uint16, off int, ok bool) {
+	off = 12
 	for {
 		if len(frame) < off+2 {
-			return nil, false
+			return 0, 0, false
 		}
-		switch binary.BigEndian.Uint16(frame[off:]) {
+		switch t := binary.BigEndian.Uint16(frame[off:]); t {
 		case etherTypeVLAN, etherTypeQinQ, etherTypeQinQ1:
 			off += 4
-			continue
-		case etherTypeIPv4:
-			ip := frame[off+2:]
-			return ip, len(ip) > 0 && ip[0]>>4 == 4
-		case etherTypeIPv6:
-			ip := frame[off+2:]
-			return ip, len(ip) > 0 && ip[0]>>4 == 6
+		default:
+			return t, off + 2, true
 		}
-		return nil, false
 	}
 }
