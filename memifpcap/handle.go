@@ -177,8 +177,11 @@ func (h *Handle) stateChanged() {
 // Close ends the link (sending DISCONNECT to the peer), stops listening or
 // reconnecting, unmaps the shared memory and wakes blocked readers and
 // writers. Every read after Close returns io.EOF, so a gopacket
-// PacketSource's channel closes. Slices returned by ZeroCopyReadPacketData,
-// and those a FrameWriter handed out, are invalid after Close. Close is
+// PacketSource's channel closes. Close may be called from any goroutine,
+// also while another reads or writes: shared memory that a read handed out
+// (ZeroCopyReadPacketData, ReadBatch, PollBatch) or that a FrameWriter is
+// building a frame in stays mapped until that reader's next read (which
+// returns io.EOF) or that FrameWriter's next call (ErrClosed). Close is
 // idempotent.
 func (h *Handle) Close() error {
 	h.closeMu.Lock()
@@ -197,9 +200,11 @@ func (h *Handle) Close() error {
 		// link goes. A reader blocked in a read holds its lock but no slot.
 		for _, q := range h.rxq {
 			if q.mu.TryLock() {
+				// The slots go back to the peer, but held stays: the
+				// reader may still be using the slice, so teardown pins
+				// the memory until its next read (io.EOF) lets go.
 				if q.st.held == s && !s.down.Load() && q.id < len(s.rx) {
 					s.rx[q.id].Release()
-					q.st.held = nil
 				}
 				q.mu.Unlock()
 			}
@@ -208,16 +213,6 @@ func (h *Handle) Close() error {
 		<-s.torn
 	}
 	h.loops.Wait()
-	for _, q := range h.rxq {
-		q.mu.Lock()
-		q.st.unmapDeferred()
-		q.mu.Unlock()
-	}
-	for _, q := range h.txq {
-		q.mu.Lock()
-		q.st.unmapDeferred()
-		q.mu.Unlock()
-	}
 	h.stateChanged()
 	return nil
 }

@@ -272,11 +272,11 @@ func (q *RxQueue) nextPacket(wait bool) ([][]byte, int, *session, error) {
 	}
 	spins := 0
 	for {
-		if q.h.closed.Load() {
-			return nil, 0, nil, io.EOF
-		}
 		if len(st.deferred) > 0 {
 			st.unmapDeferred()
+		}
+		if q.h.closed.Load() {
+			return nil, 0, nil, io.EOF
 		}
 		if st.downReason != "" {
 			err := &linkDownError{reason: st.downReason}

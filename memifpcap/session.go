@@ -202,13 +202,15 @@ func (s *session) teardown() {
 		e.Close()
 	}
 	s.unpin()
+	// Counted before any reader can report the drop (they wait for the
+	// queue locks held here), so Stats read after ErrLinkDown includes it.
+	h.stats.disconnects.Add(1)
 	for _, q := range h.txq {
 		q.mu.Unlock()
 	}
 	for _, q := range h.rxq {
 		q.mu.Unlock()
 	}
-	h.stats.disconnects.Add(1)
 	close(s.torn)
 	h.stateChanged()
 	if h.cfg.Role == RoleClient && !h.closed.Load() {

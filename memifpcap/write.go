@@ -63,14 +63,6 @@ func (st *txState) release(w *FrameWriter) {
 	st.orphans = kept
 }
 
-func (st *txState) unmapDeferred() {
-	for _, o := range st.orphans {
-		o.s.unpin()
-	}
-	clear(st.orphans)
-	st.orphans = st.orphans[:0]
-}
-
 // What an attempt returns when it must wait and try again.
 var (
 	errWaitRoom  = errors.New("memif: transmit ring full")
