@@ -1,6 +1,7 @@
 package memifpcap
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"time"
@@ -64,6 +65,12 @@ func (h *Handle) PollBatch(ms []Message) (int, error) { return h.rxq[0].PollBatc
 
 // WriteBatch writes to transmit queue 0; see TxQueue.WriteBatch.
 func (h *Handle) WriteBatch(ms []Message) (int, error) { return h.txq[0].WriteBatch(ms) }
+
+// WriteBatchContext writes to transmit queue 0; see
+// TxQueue.WriteBatchContext.
+func (h *Handle) WriteBatchContext(ctx context.Context, ms []Message) (int, error) {
+	return h.txq[0].WriteBatchContext(ctx, ms)
+}
 
 // PollBatch is ReadBatch without waiting: it returns 0 and a nil error at
 // once when no packet is ready, and ErrLinkDown while the link is down.
@@ -178,6 +185,12 @@ func (st *rxState) fill(m *Message, n int, meta uint32) int {
 // batch with its index n and the error, and counts in Stats().TxDropped;
 // the frames before it are sent.
 func (q *TxQueue) WriteBatch(ms []Message) (int, error) {
+	return q.WriteBatchContext(context.Background(), ms)
+}
+
+// WriteBatchContext is WriteBatch; ctx also ends its wait for room (the
+// error is then ctx.Err()), as for WritePacketDataContext.
+func (q *TxQueue) WriteBatchContext(ctx context.Context, ms []Message) (int, error) {
 	if q.h.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -212,10 +225,9 @@ func (q *TxQueue) WriteBatch(ms []Message) (int, error) {
 			runtime.Gosched()
 			continue
 		}
-		if !dl.IsZero() && !time.Now().Before(dl) {
-			return 0, q.dropped(ErrTimeout)
+		if err := q.waitRoom(ctx, dl); err != nil {
+			return 0, q.dropped(err)
 		}
-		time.Sleep(txSleep)
 	}
 }
 

@@ -2,15 +2,19 @@ package memifpcap
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/memifpcap/memifpcap/control"
 	"github.com/memifpcap/memifpcap/ring"
 )
 
-func (h *Handle) openClient() error {
-	s, err := h.dial()
+func (h *Handle) openClient(ctx context.Context) error {
+	s, err := h.connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -21,15 +25,103 @@ func (h *Handle) openClient() error {
 	return nil
 }
 
-// dial connects to the server and runs the client handshake. On success
-// the session's rings are live but it is not yet the Handle's.
-func (h *Handle) dial() (*session, error) {
+// connectRetry is how often Open tries again while it waits for a server
+// (ConnectWait): short, as a server that is starting comes up within
+// seconds (testpmd answers "ID not found" until its port starts).
+const connectRetry = 100 * time.Millisecond
+
+// connect dials and runs the handshake until it succeeds, fails for good,
+// ctx ends or ConnectWait runs out. Only what a starting server does is
+// retried: no socket yet, connection refused, "ID not found" or "Already
+// connected"; the error is then the last attempt's.
+func (h *Handle) connect(ctx context.Context) (*session, error) {
 	c := h.cfg
-	ctx, cancel := context.WithTimeout(context.Background(), c.HandshakeTimeout)
-	conn, err := control.Dial(ctx, c.addr)
+	var deadline time.Time
+	if c.ConnectWait > 0 {
+		deadline = time.Now().Add(c.ConnectWait)
+	}
+	for {
+		s, err := h.dial(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if ctx.Err() != nil {
+			return nil, &connectError{addr: c.addr.String(), id: c.ID, err: ctx.Err()}
+		}
+		h.refused(err)
+		if c.ConnectWait == 0 || !startingUp(err) || (!deadline.IsZero() && !time.Now().Before(deadline)) {
+			return nil, err
+		}
+		t := time.NewTimer(connectRetry)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, &connectError{addr: c.addr.String(), id: c.ID, err: ctx.Err()}
+		case <-h.done:
+			t.Stop()
+			return nil, ErrClosed
+		}
+	}
+}
+
+// refused tells Config.OnRefuse about a server's refusal.
+func (h *Handle) refused(err error) {
+	var re *control.DisconnectError
+	if h.cfg.OnRefuse != nil && errors.As(err, &re) {
+		h.cfg.OnRefuse(strings.TrimPrefix(re.Error(), "memif: "))
+	}
+}
+
+// startingUp reports whether a failed connect is what a server that is
+// not up yet, or still holds our last link, answers.
+func startingUp(err error) bool {
+	var re *control.DisconnectError
+	if errors.As(err, &re) {
+		return re.Reason == "ID not found" || re.Reason == "Already connected"
+	}
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
+}
+
+// connectError is why a client could not connect, said once:
+// "memif: connect ADDR: no such file or directory (is the server
+// running?)", "memif: connect ADDR id 3: server refused the connection:
+// Incorrect secret".
+type connectError struct {
+	addr string
+	id   uint32
+	err  error
+}
+
+func (e *connectError) Error() string {
+	var errno syscall.Errno
+	if errors.As(e.err, &errno) {
+		msg := errno.Error()
+		switch errno {
+		case syscall.ENOENT, syscall.ECONNREFUSED:
+			msg += " (is the server running?)"
+		}
+		return fmt.Sprintf("memif: connect %s: %s", e.addr, msg)
+	}
+	if errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded) {
+		return fmt.Sprintf("memif: connect %s: interrupted (%v)", e.addr, e.err)
+	}
+	return fmt.Sprintf("memif: connect %s id %d: %s", e.addr, e.id, strings.TrimPrefix(e.err.Error(), "memif: "))
+}
+
+func (e *connectError) Unwrap() error { return e.err }
+
+// dial connects to the server and runs the client handshake; ctx ending
+// aborts either. On success the session's rings are live but it is not
+// yet the Handle's.
+func (h *Handle) dial(ctx context.Context) (*session, error) {
+	c := h.cfg
+	dctx, cancel := context.WithTimeout(ctx, c.HandshakeTimeout)
+	conn, err := control.Dial(dctx, c.addr)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("memif: connect to %s: %w", c.addr, err)
+		return nil, &connectError{addr: c.addr.String(), id: c.ID, err: err}
 	}
 	h.stateMu.Lock()
 	if h.closed.Load() {
@@ -44,6 +136,10 @@ func (h *Handle) dial() (*session, error) {
 		h.dialing = nil
 		h.stateMu.Unlock()
 	}()
+	// A cancelled ctx closes the channel under the handshake, which then
+	// fails at once instead of waiting out its step timeout.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 
 	s := newSession(h, conn)
 	_, err = control.ClientHandshake(conn, control.ClientParams{
@@ -57,7 +153,10 @@ func (h *Handle) dial() (*session, error) {
 	if err != nil {
 		conn.Close()
 		s.release()
-		return nil, fmt.Errorf("memif: %s id %d: %w", c.addr, c.ID, err)
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, &connectError{addr: c.addr.String(), id: c.ID, err: err}
 	}
 	// CONNECTED: the server has reset the rings (DPDK does so on CONNECT)
 	// and now has no credit on S2C until we refill it.
@@ -184,7 +283,8 @@ func (h *Handle) scheduleReconnect() {
 				return
 			case <-t.C:
 			}
-			s, err := h.dial()
+			s, err := h.dial(context.Background())
+			h.refused(err)
 			if err == nil {
 				if reason := s.start(); reason != "" {
 					s.abandon(reason)
@@ -209,6 +309,6 @@ func (h *Handle) stopConnecting() {
 	}
 	if ss != nil {
 		ss.srv.Unregister(h.cfg.ID)
-		releaseServer(ss)
+		releaseServer(ss, h)
 	}
 }

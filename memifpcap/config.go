@@ -21,6 +21,7 @@ const (
 	DefaultWriteTimeout      = time.Second
 	DefaultHandshakeTimeout  = 5 * time.Second
 	DefaultReconnectInterval = 2 * time.Second
+	DefaultCloseLinger       = time.Second
 	DefaultName              = "memifpcap"
 	// MaxQueues is the most queues per direction: HELLO's ring indices
 	// are a u16, but DPDK and VPP cap a queue id at 255.
@@ -130,6 +131,30 @@ type Config struct {
 	// down. Default DefaultReconnectInterval (libmemif's examples use 2 s,
 	// VPP 3 s); negative disables reconnecting.
 	ReconnectInterval time.Duration
+	// ConnectWait is how long Open (a client) keeps trying while the
+	// server is not there yet: no socket, connection refused, or a refusal
+	// that a starting server gives ("ID not found": testpmd answers that
+	// until its port starts; "Already connected": it still holds our last
+	// link). It tries every 100 ms and then returns the last attempt's
+	// error. Any other refusal (a wrong secret, a mode mismatch) fails at
+	// once. Zero (the default) tries once; negative waits until Open's
+	// context ends (OpenContext). A server ignores it.
+	ConnectWait time.Duration
+	// CloseLinger is how long Close gives the peer to take the frames
+	// still in the transmit rings, as a socket's SO_LINGER does: Close
+	// returns as soon as the peer took them all, or the link went down,
+	// or CloseLinger passed. Frames the peer never took count in
+	// Stats().TxLost and TxDropped. Zero means DefaultCloseLinger;
+	// negative skips the wait.
+	CloseLinger time.Duration
+	// OnRefuse, if set, is told each refusal on this Handle's link, one
+	// line of text naming the reason: a server's refusal of a client
+	// ("refused client: Incorrect secret ..."; refusals of an id that no
+	// Handle serves go to every server Handle on the socket), and a
+	// client's refusal by its server ("server refused the connection: ID
+	// not found"). It is called from the Handle's goroutines and must not
+	// block.
+	OnRefuse func(reason string)
 	// Name is the application name sent in HELLO or INIT. Default
 	// DefaultName.
 	Name string
@@ -228,6 +253,9 @@ func (c *Config) normalize() (*config, error) {
 	}
 	if n.HandshakeTimeout < 0 {
 		bad("HandshakeTimeout %v is negative", n.HandshakeTimeout)
+	}
+	if n.CloseLinger == 0 {
+		n.CloseLinger = DefaultCloseLinger
 	}
 	if n.ReconnectInterval == 0 {
 		n.ReconnectInterval = DefaultReconnectInterval

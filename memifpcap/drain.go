@@ -91,3 +91,18 @@ func (h *Handle) Drain(ctx context.Context) error {
 		}
 	}
 }
+
+// TxInFlight is how many frames written on the current link the peer has
+// not taken yet, over every transmit queue: 0 while the link is down
+// (frames in the rings when it went down count in Stats().TxLost).
+func (h *Handle) TxInFlight() int {
+	n := 0
+	for _, q := range h.txq {
+		q.mu.Lock()
+		if s := h.sess.Load(); s != nil && !s.down.Load() && q.id < len(s.tx) {
+			n += max(s.tx[q.id].InFlight(), 0)
+		}
+		q.mu.Unlock()
+	}
+	return n
+}

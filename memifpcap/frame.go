@@ -1,6 +1,7 @@
 package memifpcap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -91,7 +92,7 @@ func (w *FrameWriter) PrependBytes(num int) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	if !w.holding && num >= 0 {
-		if err := w.q.transmit(w, opReserve, nil); err != nil {
+		if err := w.q.transmit(context.Background(), w, opReserve, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -105,7 +106,7 @@ func (w *FrameWriter) AppendBytes(num int) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	if !w.holding && num >= 0 {
-		if err := w.q.transmit(w, opReserve, nil); err != nil {
+		if err := w.q.transmit(context.Background(), w, opReserve, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -133,7 +134,7 @@ func (w *FrameWriter) Send() error {
 	var err error
 	if !w.holding {
 		err = errNothingQueued
-	} else if err = w.q.transmit(w, opSend, nil); err == nil {
+	} else if err = w.q.transmit(context.Background(), w, opSend, nil); err == nil {
 		return w.lostError()
 	} else if w.holding {
 		w.q.mu.Lock()
@@ -164,7 +165,7 @@ func (w *FrameWriter) Queue() error {
 	if !w.holding {
 		return errNothingQueued
 	}
-	err := w.q.transmit(w, opQueue, nil)
+	err := w.q.transmit(context.Background(), w, opQueue, nil)
 	if err != nil && w.holding {
 		// transmit gave up (timeout, Close) while we still held the slot.
 		w.q.mu.Lock()

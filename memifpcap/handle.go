@@ -82,6 +82,14 @@ type closer interface{ Close() error }
 // A server starts listening and returns at once; the link comes up when a
 // client connects (see WaitLinkUp). Reads wait for it.
 func Open(cfg *Config) (*Handle, error) {
+	return OpenContext(context.Background(), cfg)
+}
+
+// OpenContext is Open; ctx bounds what Open waits for: a client's connect
+// and handshake, and its wait for a server to come up (Config.ConnectWait).
+// When ctx ends first, the error wraps ctx.Err(). ctx does not outlive
+// OpenContext: the Handle is ended by Close.
+func OpenContext(ctx context.Context, cfg *Config) (*Handle, error) {
 	c, err := cfg.normalize()
 	if err != nil {
 		return nil, err
@@ -105,7 +113,7 @@ func Open(cfg *Config) (*Handle, error) {
 	if c.Role == RoleServer {
 		err = h.openServer()
 	} else {
-		err = h.openClient()
+		err = h.openClient(ctx)
 	}
 	if err != nil {
 		return nil, err
@@ -176,7 +184,11 @@ func (h *Handle) stateChanged() {
 
 // Close ends the link (sending DISCONNECT to the peer), stops listening or
 // reconnecting, unmaps the shared memory and wakes blocked readers and
-// writers. Every read after Close returns io.EOF, so a gopacket
+// writers. First, like a socket's linger, it gives the peer up to
+// Config.CloseLinger (default DefaultCloseLinger) to take the frames still
+// in the transmit rings; those it never took count in Stats().TxLost (and
+// TxDropped), so a frame that WritePacketData accepted is either delivered
+// or counted, never silently gone. Every read after Close returns io.EOF, so a gopacket
 // PacketSource's channel closes. Close may be called from any goroutine,
 // also while another reads or writes: shared memory that a read handed out
 // (ZeroCopyReadPacketData, ReadBatch, PollBatch) or that a FrameWriter is
@@ -184,8 +196,23 @@ func (h *Handle) stateChanged() {
 // returns io.EOF) or that FrameWriter's next call (ErrClosed). Close is
 // idempotent.
 func (h *Handle) Close() error {
+	return h.CloseContext(context.Background())
+}
+
+// CloseContext is Close; ctx bounds its linger (Config.CloseLinger): a
+// ctx that has already ended closes at once, and whatever the peer had not
+// taken counts in Stats().TxLost.
+func (h *Handle) CloseContext(ctx context.Context) error {
 	h.closeMu.Lock()
 	defer h.closeMu.Unlock()
+	if h.closed.Load() {
+		return nil
+	}
+	if h.cfg.CloseLinger > 0 && ctx.Err() == nil && h.LinkUp() {
+		lctx, cancel := context.WithTimeout(ctx, h.cfg.CloseLinger)
+		_ = h.Drain(lctx) // whatever is left is counted at teardown
+		cancel()
+	}
 	h.stateMu.Lock()
 	already := h.closed.Swap(true)
 	h.stateMu.Unlock()
@@ -230,7 +257,12 @@ type Stats struct {
 	TxPackets      uint64 // frames written (published to the peer)
 	TxBytes        uint64
 	TxRingFull     uint64 // writes that found the ring full and waited
-	TxDropped      uint64 // frames not sent: writes that failed (timeout, link down, too large), frames a FrameWriter lost
+	TxDropped      uint64 // frames not delivered: writes that failed (timeout, link down, too large), frames a FrameWriter lost, and TxLost
+	// TxLost counts frames that were written (published, in TxPackets)
+	// but that the peer never took: still in a transmit ring when the link
+	// went down, or when Close's linger ran out. They count in TxDropped
+	// too. Frames delivered = TxPackets - TxLost - TxInFlight().
+	TxLost uint64
 	// InterruptsSent counts eventfd signals to the peer: publishes that
 	// found its MASK_INT clear.
 	InterruptsSent uint64
@@ -245,6 +277,7 @@ type counters struct {
 	packets, bytes, truncated, badDescs   atomic.Uint64
 	filtered                              atomic.Uint64
 	txPackets, txBytes, txFull, txDropped atomic.Uint64
+	txLost                                atomic.Uint64
 	intrSent, intrRecv                    atomic.Uint64
 	connects, disconnects                 atomic.Uint64
 }
@@ -260,6 +293,7 @@ func (c *counters) load() Stats {
 		TxBytes:            c.txBytes.Load(),
 		TxRingFull:         c.txFull.Load(),
 		TxDropped:          c.txDropped.Load(),
+		TxLost:             c.txLost.Load(),
 		InterruptsSent:     c.intrSent.Load(),
 		InterruptsReceived: c.intrRecv.Load(),
 		Connects:           c.connects.Load(),
@@ -277,6 +311,7 @@ func (s *Stats) add(o Stats) {
 	s.TxBytes += o.TxBytes
 	s.TxRingFull += o.TxRingFull
 	s.TxDropped += o.TxDropped
+	s.TxLost += o.TxLost
 	s.InterruptsSent += o.InterruptsSent
 	s.InterruptsReceived += o.InterruptsReceived
 }

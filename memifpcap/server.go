@@ -2,6 +2,7 @@ package memifpcap
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,24 @@ type sharedServer struct {
 	key  string
 	srv  *control.Server
 	refs int
+	// refusals are the OnRefuse hooks of the Handles on this socket,
+	// guarded by servers.
+	refusals map[*Handle]func(string)
+}
+
+// refused tells every Handle on the socket that asked (Config.OnRefuse)
+// about a handshake the server refused or that failed.
+func (ss *sharedServer) refused(err error) {
+	servers.Lock()
+	hooks := make([]func(string), 0, len(ss.refusals))
+	for _, f := range ss.refusals {
+		hooks = append(hooks, f)
+	}
+	servers.Unlock()
+	msg := strings.TrimPrefix(err.Error(), "memif: ")
+	for _, f := range hooks {
+		f(msg)
+	}
 }
 
 func acquireServer(c *config) (*sharedServer, error) {
@@ -36,17 +55,20 @@ func acquireServer(c *config) (*sharedServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := control.NewServer(l, control.ServerConfig{
+	ss := &sharedServer{key: key, refs: 1, refusals: map[*Handle]func(string){}}
+	ss.srv = control.NewServer(l, control.ServerConfig{
 		Name:        c.Name,
 		StepTimeout: c.HandshakeTimeout,
+		OnError:     ss.refused,
 	})
-	ss := &sharedServer{key: key, srv: srv, refs: 1}
 	servers.m[key] = ss
 	return ss, nil
 }
 
-func releaseServer(ss *sharedServer) {
+// releaseServer drops h's hold on ss, closing it with the last.
+func releaseServer(ss *sharedServer, h *Handle) {
 	servers.Lock()
+	delete(ss.refusals, h)
 	ss.refs--
 	last := ss.refs == 0
 	if last {
@@ -64,8 +86,13 @@ func (h *Handle) openServer() error {
 		return err
 	}
 	if err := ss.srv.Register(h.cfg.ID, (*serverIface)(h)); err != nil {
-		releaseServer(ss)
+		releaseServer(ss, h)
 		return fmt.Errorf("memif: server %s id %d: %w", h.cfg.addr, h.cfg.ID, err)
+	}
+	if h.cfg.OnRefuse != nil {
+		servers.Lock()
+		ss.refusals[h] = h.cfg.OnRefuse
+		servers.Unlock()
 	}
 	h.stateMu.Lock()
 	h.server = ss

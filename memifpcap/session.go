@@ -176,13 +176,18 @@ func (s *session) teardown() {
 	}
 	// What the peer had not taken when the link went: Drain's answer.
 	left := 0
-	for _, tx := range s.tx {
+	for i, tx := range s.tx {
 		n := tx.InFlight()
 		if n < 0 { // an impossible peer index: nothing can be said
 			left = -1
 			break
 		}
 		left += n
+		if n > 0 && i < len(h.txq) {
+			c := &h.txq[i].stats
+			c.txLost.Add(uint64(n))
+			c.txDropped.Add(uint64(n))
+		}
 	}
 	s.txLeft.Store(int64(left))
 	h.lastTorn.Store(s)

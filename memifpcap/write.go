@@ -1,6 +1,7 @@
 package memifpcap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -77,18 +78,32 @@ var (
 // copied: data may be reused when WritePacketData returns. An empty frame
 // is refused (memif cannot describe one to DPDK or VPP).
 func (q *TxQueue) WritePacketData(data []byte) error {
+	return q.WritePacketDataContext(context.Background(), data)
+}
+
+// WritePacketDataContext is WritePacketData; ctx also ends its wait for
+// room (the error is then ctx.Err(), and the frame counts in TxDropped),
+// so that a program can interrupt a write to a peer that stopped reading
+// without closing the Handle.
+func (q *TxQueue) WritePacketDataContext(ctx context.Context, data []byte) error {
 	if q.h.closed.Load() {
 		return ErrClosed
 	}
 	if len(data) == 0 {
 		return q.dropped(fmt.Errorf("memif: write: %w", ring.ErrEmptyFrame))
 	}
-	return q.transmit(nil, opWrite, data)
+	return q.transmit(ctx, nil, opWrite, data)
 }
 
 // WritePacketData writes to transmit queue 0; see TxQueue.WritePacketData.
 func (h *Handle) WritePacketData(data []byte) error {
 	return h.txq[0].WritePacketData(data)
+}
+
+// WritePacketDataContext writes to transmit queue 0; see
+// TxQueue.WritePacketDataContext.
+func (h *Handle) WritePacketDataContext(ctx context.Context, data []byte) error {
+	return h.txq[0].WritePacketDataContext(ctx, data)
 }
 
 // producer returns s's producer for this queue: an error wrapping
@@ -127,7 +142,7 @@ const (
 // (ring full, or another FrameWriter in the next slot), up to WriteTimeout.
 // the queue's lock is released between attempts, so that a FrameWriter can finish its
 // frame and a teardown can proceed. Every failure counts in TxDropped.
-func (q *TxQueue) transmit(w *FrameWriter, op txOp, data []byte) error {
+func (q *TxQueue) transmit(ctx context.Context, w *FrameWriter, op txOp, data []byte) error {
 	var dl time.Time
 	waited, full := 0, false
 	for {
@@ -156,11 +171,23 @@ func (q *TxQueue) transmit(w *FrameWriter, op txOp, data []byte) error {
 			runtime.Gosched()
 			continue
 		}
-		if !dl.IsZero() && !time.Now().Before(dl) {
-			return q.dropped(ErrTimeout)
+		if err := q.waitRoom(ctx, dl); err != nil {
+			return q.dropped(err)
 		}
-		time.Sleep(txSleep)
 	}
+}
+
+// waitRoom sleeps a little between two tries of a write that waits for
+// room, unless the deadline passed or ctx ended.
+func (q *TxQueue) waitRoom(ctx context.Context, dl time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !dl.IsZero() && !time.Now().Before(dl) {
+		return ErrTimeout
+	}
+	time.Sleep(txSleep)
+	return nil
 }
 
 // attempt is one try of op, with the queue's lock held.

@@ -429,7 +429,7 @@ func TestNoServer(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{"-socket", sock}, &stdout, &stderr)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr.String(), "memifdump: memif: connect to "+sock)
+	assert.Contains(t, stderr.String(), "memifdump: memif: connect "+sock+": no such file or directory (is the server running?)")
 }
 
 // The shared connection flags reach the Handle: a secret, a ring size and
