@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/google/gopacket"
@@ -85,12 +86,20 @@ func (q *RxQueue) PollBatch(ms []Message) (int, error) {
 	return n, err
 }
 
-func (q *RxQueue) readBatch(ms []Message, wait bool) (int, error) {
+func (q *RxQueue) readBatch(ms []Message, wait bool) (n int, err error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.h.guarded() {
+		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
+	}
+	return q.readBatchLocked(ms, wait)
+}
+
+// readBatchLocked is readBatch with the queue's lock held.
+func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
 		return 0, err
@@ -203,9 +212,7 @@ func (q *TxQueue) WriteBatchContext(ctx context.Context, ms []Message) (int, err
 		if q.h.closed.Load() {
 			return 0, q.dropped(ErrClosed)
 		}
-		q.mu.Lock()
-		n, err := q.writeBatchLocked(ms)
-		q.mu.Unlock()
+		n, err := q.writeBatchOnce(ms)
 		switch {
 		case n > 0:
 			return n, err
@@ -229,6 +236,16 @@ func (q *TxQueue) WriteBatchContext(ctx context.Context, ms []Message) (int, err
 			return 0, q.dropped(err)
 		}
 	}
+}
+
+// writeBatchOnce takes the queue's lock for one writeBatchLocked.
+func (q *TxQueue) writeBatchOnce(ms []Message) (n int, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.h.guarded() {
+		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
+	}
+	return q.writeBatchLocked(ms)
 }
 
 // writeBatchLocked writes as many frames of ms as fit, with the queue's lock held, and

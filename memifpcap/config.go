@@ -177,11 +177,14 @@ type Config struct {
 	// RxMode is how every receive queue waits for frames; default
 	// RxModeAdaptive. RxQueue.SetRxMode changes one queue's.
 	RxMode RxMode
-	// AllowUnsealedRegions lets a server map regions that the client did
-	// not seal against shrinking. Such a region can be truncated under us,
-	// and touching it then raises SIGBUS; every known client seals, so
-	// leave this off.
-	AllowUnsealedRegions bool
+	// RequireSealedRegions makes a server refuse client memory that is not
+	// sealed against shrinking (F_SEAL_SHRINK), as DPDK's copy-mode
+	// clients, libmemif and memifpcap seal theirs. By default such memory
+	// is accepted, because the zero-copy clients of VPP (its default when
+	// hugepages are free) and DPDK cannot seal theirs; a client that
+	// shrinks it under us then ends its own link with "Memory fault"
+	// instead of crashing the process (see Handle).
+	RequireSealedRegions bool
 }
 
 // config is a validated Config with defaults applied.

@@ -38,7 +38,7 @@ func (h *Handle) Drain(ctx context.Context) error {
 		// must not be summed with the other queues' counts.
 		left, corrupt := -1, false
 		if s != nil && s == first {
-			left = s.tx[0].InFlight()
+			left = q0.inFlight(s)
 			corrupt = left < 0
 			left = max(left, 0)
 		}
@@ -49,11 +49,9 @@ func (h *Handle) Drain(ctx context.Context) error {
 			}
 			q.mu.Lock()
 			if s := h.sess.Load(); s == first && s != nil {
-				if q.id < len(s.tx) {
-					n := s.tx[q.id].InFlight()
-					corrupt = corrupt || n < 0
-					left += max(n, 0)
-				}
+				n := q.inFlight(s)
+				corrupt = corrupt || n < 0
+				left += max(n, 0)
 			} else {
 				left = -1
 			}
@@ -99,10 +97,28 @@ func (h *Handle) TxInFlight() int {
 	n := 0
 	for _, q := range h.txq {
 		q.mu.Lock()
-		if s := h.sess.Load(); s != nil && !s.down.Load() && q.id < len(s.tx) {
-			n += max(s.tx[q.id].InFlight(), 0)
+		if s := h.sess.Load(); s != nil && !s.down.Load() {
+			n += max(q.inFlight(s), 0)
 		}
 		q.mu.Unlock()
+	}
+	return n
+}
+
+// inFlight is how many frames on this queue of s the peer has not taken,
+// with the queue's lock held: 0 for a queue s does not carry, -1 when the
+// peer's index is impossible or its memory faulted (which ends s).
+func (q *TxQueue) inFlight(s *session) int {
+	if q.id >= len(s.tx) {
+		return 0
+	}
+	if !q.h.guarded() {
+		return s.tx[q.id].InFlight()
+	}
+	n := -1
+	if touchPeer(func() { n = s.tx[q.id].InFlight() }) {
+		s.fail(reasonFault, true)
+		return -1
 	}
 	return n
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/google/gopacket"
 
@@ -183,10 +184,22 @@ func (w *FrameWriter) Flush() error {
 	if w.queued == 0 && w.lost == 0 {
 		return nil
 	}
-	w.q.mu.Lock()
-	w.publishLocked()
-	w.q.mu.Unlock()
+	if err := w.flushOnce(); err != nil {
+		return err
+	}
 	return w.lostError()
+}
+
+// flushOnce publishes the queued frames under the queue's lock.
+func (w *FrameWriter) flushOnce() (err error) {
+	q := w.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.h.guarded() {
+		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
+	}
+	w.publishLocked()
+	return nil
 }
 
 // publishLocked publishes the queued frames, with the queue's lock held, or counts them

@@ -231,7 +231,7 @@ func (h *Handle) CloseContext(ctx context.Context) error {
 				// reader may still be using the slice, so teardown pins
 				// the memory until its next read (io.EOF) lets go.
 				if q.st.held == s && !s.down.Load() && q.id < len(s.rx) {
-					s.rx[q.id].Release()
+					touchPeer(s.rx[q.id].Release) // a fault: the link ends anyway
 				}
 				q.mu.Unlock()
 			}

@@ -131,12 +131,13 @@ func TestInteropQueuesTestpmdClientToServer(t *testing.T) {
 //
 // DPDK 22.11's memseg fd (--no-huge --single-file-segments) is a memfd
 // created without MFD_ALLOW_SEALING: its seals read F_SEAL_SEAL only, so
-// it cannot be protected against shrinking. A server refuses it by
-// default, naming the region; with AllowUnsealedRegions it maps it.
+// it cannot be protected against shrinking (VPP's zero-copy regions are
+// the same). A server maps it by default, with the client's defaults on
+// both sides, and refuses it with RequireSealedRegions, naming the region.
 func TestInteropTestpmdZeroCopyClientToServer(t *testing.T) {
-	t.Run("refused unsealed", func(t *testing.T) {
+	t.Run("RequireSealedRegions", func(t *testing.T) {
 		sock := sockPath(t)
-		h, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock})
+		h, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, RequireSealedRegions: true})
 		require.NoError(t, err)
 		defer h.Close()
 		p := startPeer(t, testpmd.Config{Role: "client", Socket: sock, Forward: "io", ZeroCopy: true})
@@ -147,13 +148,23 @@ func TestInteropTestpmdZeroCopyClientToServer(t *testing.T) {
 		assert.Contains(t, p.HandshakeFailure(), "Failed to map region 1")
 		assert.False(t, h.LinkUp())
 	})
-	t.Run("AllowUnsealedRegions", func(t *testing.T) {
+	t.Run("default", func(t *testing.T) {
+		sock := sockPath(t)
+		h, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, ReadTimeout: 10 * time.Second})
+		require.NoError(t, err)
+		defer h.Close()
+		p := startPeer(t, testpmd.Config{Role: "client", Socket: sock, Forward: "io", ZeroCopy: true})
+		require.NoError(t, h.WaitLinkUp(waitCtx(t, 30*time.Second)))
+		require.NoError(t, p.StartForwarding())
+		echoQueues(t, h, 1, 500, 1500)
+		checkPeerCounts(t, p, 500)
+	})
+	t.Run("queues", func(t *testing.T) {
 		const queues, n = 2, 500
 		sock := sockPath(t)
 		h, err := memifpcap.Open(&memifpcap.Config{
 			Role: memifpcap.RoleServer, Socket: sock, RxQueues: queues, TxQueues: queues,
-			ReadTimeout:          10 * time.Second,
-			AllowUnsealedRegions: true,
+			ReadTimeout: 10 * time.Second,
 		})
 		require.NoError(t, err)
 		defer h.Close()

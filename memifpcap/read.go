@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/google/gopacket"
@@ -125,9 +126,16 @@ func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) 
 // ReadPacketData returns the next frame in memory the caller owns. It waits
 // as described for ZeroCopyReadPacketData. CaptureInfo.AncillaryData is a
 // new slice too: AncillaryQueue, then AncillaryMetadata.
-func (q *RxQueue) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+func (q *RxQueue) ReadPacketData() (data []byte, ci gopacket.CaptureInfo, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.h.guarded() {
+		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
+	}
+	return q.readPacketData()
+}
+
+func (q *RxQueue) readPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	segs, n, s, err := q.next()
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
@@ -166,9 +174,16 @@ func (st *rxState) freshAncillary(meta uint32) []any {
 // len(b) and SnapLen. It does not allocate: CaptureInfo.AncillaryData is
 // the Handle's own slice, as for ZeroCopyReadPacketData, overwritten by
 // the next read.
-func (q *RxQueue) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
+func (q *RxQueue) ReadPacketDataTo(b []byte) (ci gopacket.CaptureInfo, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.h.guarded() {
+		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
+	}
+	return q.readPacketDataTo(b)
+}
+
+func (q *RxQueue) readPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 	segs, n, s, err := q.next()
 	if err != nil {
 		return gopacket.CaptureInfo{}, err
@@ -196,9 +211,16 @@ func (q *RxQueue) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 // A read waits for a frame: without a ReadTimeout until one arrives, the
 // link goes down (ErrLinkDown, once) or the Handle is closed (io.EOF, and
 // every read after that).
-func (q *RxQueue) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+func (q *RxQueue) ZeroCopyReadPacketData() (data []byte, ci gopacket.CaptureInfo, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.h.guarded() {
+		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
+	}
+	return q.zeroCopyRead()
+}
+
+func (q *RxQueue) zeroCopyRead() ([]byte, gopacket.CaptureInfo, error) {
 	segs, n, s, err := q.next()
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err

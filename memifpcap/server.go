@@ -2,6 +2,7 @@ package memifpcap
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -130,8 +131,19 @@ func (i *serverIface) Admit(init control.Init) (control.Limits, error) {
 // Connect maps what the client offered and brings the link up. The
 // client's layout is not assumed: each ring is where ADD_RING says and each
 // descriptor is checked against the regions it names.
-func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *control.Offer, peerIfName string) (string, error) {
+func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *control.Offer, peerIfName string) (ifName string, err error) {
 	h := (*Handle)(i)
+	// The rings are read and reset below, in memory the client may shrink
+	// at any moment (see fault.go): a fault refuses the client.
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			if !isFault(r) {
+				panic(r)
+			}
+			ifName, err = "", reject(reasonFault)
+		}
+	}(debug.SetPanicOnFault(true))
 	s := newSession(h, conn)
 	ok := false
 	defer func() {
@@ -147,11 +159,12 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 		if err != nil {
 			return "", reject("Device error")
 		}
-		r, err := ring.MapRegion(fd, ro.Size, !h.cfg.AllowUnsealedRegions)
+		r, err := ring.MapRegion(fd, ro.Size, h.cfg.RequireSealedRegions)
 		if err != nil {
 			return "", reject(truncReason(fmt.Sprintf("Failed to map region %d: %v", n, err)))
 		}
 		s.regions = append(s.regions, r)
+		s.unsealed = s.unsealed || !r.Sealed
 		mem[n] = r.Data
 	}
 	for _, ro := range offer.Rings {

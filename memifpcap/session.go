@@ -27,6 +27,8 @@ type session struct {
 
 	regions []*ring.Region
 	events  []*ring.EventFD
+	// unsealed: a region can be shrunk by the peer (see fault.go).
+	unsealed bool
 
 	// Queue i of each direction: the ring, its consumer or producer and
 	// its interrupt. The peer signals rxEvents[i] and we wait on it; we
@@ -176,8 +178,8 @@ func (s *session) teardown() {
 	}
 	// What the peer had not taken when the link went: Drain's answer.
 	left := 0
-	for i, tx := range s.tx {
-		n := tx.InFlight()
+	for i := range s.tx {
+		n := h.txq[i].inFlight(s)
 		if n < 0 { // an impossible peer index: nothing can be said
 			left = -1
 			break

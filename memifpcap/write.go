@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/memifpcap/memifpcap/ring"
@@ -149,9 +150,7 @@ func (q *TxQueue) transmit(ctx context.Context, w *FrameWriter, op txOp, data []
 		if q.h.closed.Load() {
 			return q.dropped(ErrClosed)
 		}
-		q.mu.Lock()
-		err := q.attempt(w, op, data)
-		q.mu.Unlock()
+		err := q.attemptOnce(w, op, data)
 		switch {
 		case err == nil:
 			return nil
@@ -188,6 +187,16 @@ func (q *TxQueue) waitRoom(ctx context.Context, dl time.Time) error {
 	}
 	time.Sleep(txSleep)
 	return nil
+}
+
+// attemptOnce takes the queue's lock for one attempt.
+func (q *TxQueue) attemptOnce(w *FrameWriter, op txOp, data []byte) (err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.h.guarded() {
+		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
+	}
+	return q.attempt(w, op, data)
 }
 
 // attempt is one try of op, with the queue's lock held.

@@ -19,6 +19,12 @@ type Region struct {
 	// unmapped and any access faults.
 	Data []byte
 
+	// Sealed reports whether the region's file is sealed against
+	// shrinking (F_SEAL_SHRINK). An unsealed region can be truncated by
+	// the peer under our mapping; touching it past the new end then
+	// faults with SIGBUS (see MapRegion).
+	Sealed bool
+
 	mu   sync.Mutex
 	fd   int
 	size uint64
@@ -59,6 +65,7 @@ func CreateRegion(name string, size uint64) (*Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memif region %q: %w", name, err)
 	}
+	r.Sealed = true
 	return r, nil
 }
 
@@ -69,8 +76,10 @@ func CreateRegion(name string, size uint64) (*Region, error) {
 // requireSeal is set, that the file is sealed against shrinking: an unsealed
 // file could be truncated by the client under our mapping later, with the
 // same SIGBUS. Copy-mode regions of DPDK, VPP, libmemif and gomemif are
-// sealed memfds; DPDK's zero-copy regions are hugetlbfs files that cannot be
-// sealed.
+// sealed memfds; the zero-copy regions of DPDK and VPP clients are hugetlb
+// memfds created without MFD_ALLOW_SEALING, which cannot be sealed. The
+// region's Sealed field says which it is, so that a caller that maps
+// unsealed regions can guard its accesses.
 func MapRegion(fd int, size uint64, requireSeal bool) (*Region, error) {
 	if fd < 0 {
 		return nil, fmt.Errorf("memif region: invalid fd %d", fd)
@@ -88,9 +97,10 @@ func MapRegion(fd int, size uint64, requireSeal bool) (*Region, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("memif region fd %d: region fd is %d bytes, peer claims %d", fd, st.Size, size)
 	}
+	seals, serr := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	sealed := serr == nil && seals&unix.F_SEAL_SHRINK != 0
 	if requireSeal {
-		seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
-		if err != nil {
+		if err := serr; err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("memif region fd %d: cannot read its seals (not a memfd?), and an unsealed region could be shrunk under our mapping and fault with SIGBUS: %w",
 				fd, os.NewSyscallError("fcntl(F_GET_SEALS)", err))
@@ -104,6 +114,7 @@ func MapRegion(fd int, size uint64, requireSeal bool) (*Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memif region fd %d: %w", fd, err)
 	}
+	r.Sealed = sealed
 	return r, nil
 }
 
