@@ -49,21 +49,22 @@ func waitDisconnects(t *testing.T, h *memifpcap.Handle, n uint64) {
 // pinCase is one API that hands out shared memory: read takes the frames
 // the peer sent and returns the slices, in order, that must stay valid.
 type pinCase struct {
-	name string
-	read func(t *testing.T, h *memifpcap.Handle) [][]byte
+	name  string
+	queue int // the queue the peer sends on
+	read  func(t *testing.T, h *memifpcap.Handle) [][]byte
 }
 
 var pinCases = []pinCase{
-	{"ReadBatch", func(t *testing.T, h *memifpcap.Handle) [][]byte {
+	{"ReadBatch", 0, func(t *testing.T, h *memifpcap.Handle) [][]byte {
 		return readBatchViews(t, h.RxQueue(0).ReadBatch)
 	}},
-	{"PollBatch", func(t *testing.T, h *memifpcap.Handle) [][]byte {
+	{"PollBatch", 0, func(t *testing.T, h *memifpcap.Handle) [][]byte {
 		return readBatchViews(t, h.RxQueue(0).PollBatch)
 	}},
-	{"HandleReadBatch", func(t *testing.T, h *memifpcap.Handle) [][]byte {
+	{"HandleReadBatch", 0, func(t *testing.T, h *memifpcap.Handle) [][]byte {
 		return readBatchViews(t, h.ReadBatch)
 	}},
-	{"ZeroCopyReadPacketData", func(t *testing.T, h *memifpcap.Handle) [][]byte {
+	{"ZeroCopyReadPacketData", 0, func(t *testing.T, h *memifpcap.Handle) [][]byte {
 		// Only the last frame read is still valid: read all but the
 		// last with the copying read, then the last zero-copy.
 		for range pinFrames[:len(pinFrames)-1] {
@@ -74,8 +75,11 @@ var pinCases = []pinCase{
 		require.NoError(t, err)
 		return [][]byte{data}
 	}},
-	{"RxQueueZeroCopy", func(t *testing.T, h *memifpcap.Handle) [][]byte {
-		q := h.RxQueue(0)
+	{"RxQueue1ReadBatch", 1, func(t *testing.T, h *memifpcap.Handle) [][]byte {
+		return readBatchViews(t, h.RxQueue(1).ReadBatch)
+	}},
+	{"RxQueueZeroCopy", 1, func(t *testing.T, h *memifpcap.Handle) [][]byte {
+		q := h.RxQueue(1)
 		for range pinFrames[:len(pinFrames)-1] {
 			_, _, err := q.ReadPacketData()
 			require.NoError(t, err)
@@ -129,12 +133,12 @@ func wantViews(c pinCase) [][]byte {
 	return out
 }
 
-func sendPinFrames(t *testing.T, h *memifpcap.Handle) {
+func sendPinFrames(t *testing.T, h *memifpcap.Handle, queue int) {
 	ms := make([]memifpcap.Message, len(pinFrames))
 	for i, n := range pinFrames {
 		ms[i].Buffers = [][]byte{frame(i, n)}
 	}
-	n, err := h.WriteBatch(ms)
+	n, err := h.TxQueue(queue).WriteBatch(ms)
 	require.NoError(t, err)
 	require.Equal(t, len(ms), n)
 }
@@ -148,12 +152,13 @@ func TestSlicesOutliveClose(t *testing.T) {
 			t.Run(fmt.Sprintf("%v/%s", role, c.name), func(t *testing.T) {
 				t.Parallel()
 				sock := sockPath(t)
-				srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock})
+				srv, cli := pair(t, memifpcap.Config{Socket: sock, RxQueues: 2, TxQueues: 2},
+					memifpcap.Config{Socket: sock, RxQueues: 2, TxQueues: 2})
 				reader, peer := cli, srv
 				if role == memifpcap.RoleServer {
 					reader, peer = srv, cli
 				}
-				sendPinFrames(t, peer)
+				sendPinFrames(t, peer, c.queue)
 				views := c.read(t, reader)
 				want := wantViews(c)
 				require.Len(t, views, len(want))
@@ -181,14 +186,15 @@ func TestSlicesOutliveThePeer(t *testing.T) {
 			t.Run(fmt.Sprintf("%v/%s", role, c.name), func(t *testing.T) {
 				t.Parallel()
 				sock := sockPath(t)
-				srvCfg := memifpcap.Config{Socket: sock, ReadTimeout: 20 * time.Second}
-				cliCfg := memifpcap.Config{Socket: sock, ReadTimeout: 20 * time.Second, ReconnectInterval: 10 * time.Millisecond}
+				srvCfg := memifpcap.Config{Socket: sock, ReadTimeout: 20 * time.Second, RxQueues: 2, TxQueues: 2}
+				cliCfg := memifpcap.Config{Socket: sock, ReadTimeout: 20 * time.Second, ReconnectInterval: 10 * time.Millisecond,
+					RxQueues: 2, TxQueues: 2}
 				srv, cli := pair(t, srvCfg, cliCfg)
 				reader, peer := cli, srv
 				if role == memifpcap.RoleServer {
 					reader, peer = srv, cli
 				}
-				sendPinFrames(t, peer)
+				sendPinFrames(t, peer, c.queue)
 				views := c.read(t, reader)
 				want := wantViews(c)
 				require.Len(t, views, len(want))
@@ -200,7 +206,7 @@ func TestSlicesOutliveThePeer(t *testing.T) {
 					// A new server on the same socket: the client
 					// reconnects with new memory while the old views
 					// are still held.
-					srv2, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock})
+					srv2, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, RxQueues: 2, TxQueues: 2})
 					require.NoError(t, err)
 					t.Cleanup(func() { srv2.Close() })
 					require.NoError(t, reader.WaitLinkUp(waitCtx(t, 20*time.Second)))
@@ -208,9 +214,9 @@ func TestSlicesOutliveThePeer(t *testing.T) {
 				for i, v := range views {
 					touch(t, fmt.Sprintf("view %d", i), v, want[i])
 				}
-				// The next read reports the drop and lets go of the
-				// old memory.
-				_, _, err := reader.ReadPacketData()
+				// The next read of the queue reports the drop and lets
+				// go of the old memory.
+				_, _, err := reader.RxQueue(c.queue).ReadPacketData()
 				require.ErrorIs(t, err, memifpcap.ErrLinkDown)
 			})
 		}
