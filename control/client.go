@@ -192,7 +192,7 @@ func ClientHandshake(c *Conn, p ClientParams, plan func(Hello) (*Offer, error)) 
 	}
 	hello := m.(Hello)
 	if hello.MinVersion > Version || Version > hello.MaxVersion {
-		h.refuse("Incompatible memif version")
+		h.refuse(ReasonVersion)
 		return nil, fmt.Errorf("memif: client handshake: server %q speaks memif versions 0x%04x..0x%04x, we speak 0x%04x",
 			hello.Name, hello.MinVersion, hello.MaxVersion, Version)
 	}
@@ -205,7 +205,7 @@ func ClientHandshake(c *Conn, p ClientParams, plan func(Hello) (*Offer, error)) 
 		err = offer.check(hello)
 	}
 	if err != nil {
-		h.refuse("Failed to set up shared memory: " + err.Error())
+		h.refuse(ReasonSetupFailed + ": " + err.Error())
 		return nil, fmt.Errorf("memif: client handshake: planning shared memory for server %q: %w", hello.Name, err)
 	}
 
@@ -283,9 +283,9 @@ func (h *clientHandshake) await(want MsgType, when string) (Message, error) {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, &stepError{fmt.Sprintf("memif: client handshake: no %s from the server within %v %s", want, h.timeout, when), err}
 		case errors.Is(err, ErrMessageSize):
-			h.refuse("Invalid message size")
+			h.refuse(ReasonMsgSize)
 		case errors.Is(err, ErrUnknownType):
-			h.refuse("Unknown message type")
+			h.refuse(ReasonUnknownType)
 		default:
 			var me *MessageError
 			if errors.As(err, &me) {
@@ -298,7 +298,7 @@ func (h *clientHandshake) await(want MsgType, when string) (Message, error) {
 		return nil, &DisconnectError{Code: d.Code, Reason: d.Reason}
 	}
 	if m.Type() != want {
-		h.refuse("Unexpected message")
+		h.refuse(ReasonUnexpected)
 		return nil, fmt.Errorf("memif: client handshake: expected %s %s, got %s", want, when, m.Type())
 	}
 	return m, nil

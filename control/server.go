@@ -70,26 +70,6 @@ type RejectError struct {
 
 func (e *RejectError) Error() string { return "memif: refused client: " + e.Reason }
 
-// DISCONNECT reasons, DPDK's wording where DPDK has one (peers log them and
-// users search for them).
-const (
-	reasonUnexpected     = "Unexpected message"
-	reasonVersion        = "Incompatible memif version"
-	reasonIDNotFound     = "ID not found"
-	reasonDeviceError    = "Device error"
-	reasonMissingRegion  = "Missing region fd"
-	reasonRegionIndex    = "Invalid region index"
-	reasonRegionSize     = "Invalid region size"
-	reasonMissingIntFD   = "Missing interrupt fd"
-	reasonRingIndex      = "Invalid ring index"
-	reasonRingSize       = "Invalid ring size"
-	reasonPrivateHdr     = "private headers not supported" // VPP's; DPDK does not check
-	reasonMissingRings   = "Missing rings (need at least one C2S and one S2C ring)"
-	reasonMsgSize        = "Invalid message size"
-	reasonUnknownType    = "Unknown message type"
-	reasonInvalidMessage = "Invalid message"
-)
-
 // Server answers memif clients on one listener, for several interfaces with
 // distinct ids. Each connection is handshaken in its own goroutine, so a
 // client that never speaks delays nobody.
@@ -321,16 +301,16 @@ func (h *serverHandshake) recv(after string) (Message, int, error) {
 	case errors.Is(err, net.ErrClosed):
 		return nil, -1, fmt.Errorf("server closing %s: %w", after, err)
 	case errors.Is(err, ErrMessageSize):
-		return nil, -1, h.refuse(reasonMsgSize, err)
+		return nil, -1, h.refuse(ReasonMsgSize, err)
 	case errors.Is(err, ErrUnknownType):
-		return nil, -1, h.refuse(reasonUnknownType, err)
+		return nil, -1, h.refuse(ReasonUnknownType, err)
 	}
 	var me *MessageError
 	if errors.As(err, &me) {
 		return nil, -1, h.refuse(fmt.Sprintf("Invalid %s %s", me.Type, me.Field), err)
 	}
 	// Too many fds, or a socket error.
-	return nil, -1, h.refuse(reasonInvalidMessage, err)
+	return nil, -1, h.refuse(ReasonInvalidMessage, err)
 }
 
 // run performs the handshake. handedOver reports that an interface's
@@ -359,17 +339,17 @@ func (h *serverHandshake) run() (handedOver bool, err error) {
 	}
 	init, ok := m.(Init)
 	if !ok {
-		return false, h.refuse(reasonUnexpected, fmt.Errorf("expected INIT after HELLO, got %s", m.Type()))
+		return false, h.refuse(ReasonUnexpected, fmt.Errorf("expected INIT after HELLO, got %s", m.Type()))
 	}
 	h.init, h.gotID = init, true
 	if init.Version != Version {
-		return false, h.refuse(reasonVersion, fmt.Errorf("client speaks version 0x%04x, we speak 0x%04x", init.Version, Version))
+		return false, h.refuse(ReasonVersion, fmt.Errorf("client speaks version 0x%04x, we speak 0x%04x", init.Version, Version))
 	}
 	h.s.mu.Lock()
 	h.iface = h.s.ifaces[init.ID]
 	h.s.mu.Unlock()
 	if h.iface == nil {
-		return false, h.refuse(reasonIDNotFound, nil)
+		return false, h.refuse(ReasonIDNotFound, nil)
 	}
 	h.lim, err = h.iface.Admit(init)
 	if err != nil {
@@ -412,7 +392,7 @@ func (h *serverHandshake) run() (handedOver bool, err error) {
 			if fd >= 0 {
 				unix.Close(fd)
 			}
-			return false, h.refuse(reasonUnexpected, fmt.Errorf("unexpected %s %s", m.Type(), after))
+			return false, h.refuse(ReasonUnexpected, fmt.Errorf("unexpected %s %s", m.Type(), after))
 		}
 		if err := h.c.Send(Ack{}, -1); err != nil {
 			return false, err
@@ -427,30 +407,30 @@ func (h *serverHandshake) refuseWith(err error) error {
 	if errors.As(err, &re) {
 		return h.refuse(re.Reason, err)
 	}
-	return h.refuse(reasonDeviceError, err)
+	return h.refuse(ReasonDeviceError, err)
 }
 
 func (h *serverHandshake) addRegion(m AddRegion, fd int) error {
 	if fd < 0 {
-		return h.refuse(reasonMissingRegion, fmt.Errorf("ADD_REGION %d without an fd", m.Index))
+		return h.refuse(ReasonMissingRegion, fmt.Errorf("ADD_REGION %d without an fd", m.Index))
 	}
 	n := len(h.offer.Regions)
 	// Take the fd first so every failure path closes it with the rest.
 	h.offer.Regions = append(h.offer.Regions, RegionOffer{Size: m.Size, FD: fd})
 	switch {
 	case int(m.Index) != n:
-		return h.refuse(reasonRegionIndex, fmt.Errorf("ADD_REGION index %d, want %d (regions come in order)", m.Index, n))
+		return h.refuse(ReasonRegionIndex, fmt.Errorf("ADD_REGION index %d, want %d (regions come in order)", m.Index, n))
 	case n >= h.lim.Regions: // lim.Regions is capped at MaxRegion+1 at INIT
-		return h.refuse(reasonRegionIndex, fmt.Errorf("ADD_REGION index %d, this interface accepts %d regions", m.Index, h.lim.Regions))
+		return h.refuse(ReasonRegionIndex, fmt.Errorf("ADD_REGION index %d, this interface accepts %d regions", m.Index, h.lim.Regions))
 	case m.Size == 0:
-		return h.refuse(reasonRegionSize, fmt.Errorf("ADD_REGION %d of size 0", m.Index))
+		return h.refuse(ReasonRegionSize, fmt.Errorf("ADD_REGION %d of size 0", m.Index))
 	}
 	return nil
 }
 
 func (h *serverHandshake) addRing(m AddRing, fd int) error {
 	if fd < 0 {
-		return h.refuse(reasonMissingIntFD, fmt.Errorf("ADD_RING without an eventfd"))
+		return h.refuse(ReasonMissingIntFD, fmt.Errorf("ADD_RING without an eventfd"))
 	}
 	r := RingOffer{Msg: m, FD: fd}
 	count, limit, dir := &h.nS2C, h.lim.S2CRings, "S2C"
@@ -464,15 +444,15 @@ func (h *serverHandshake) addRing(m AddRing, fd int) error {
 	h.offer.Rings = append(h.offer.Rings, r)
 	switch {
 	case m.PrivateHdrSize != 0:
-		return h.refuse(reasonPrivateHdr, fmt.Errorf("ADD_RING %s %d with private header size %d", dir, m.Index, m.PrivateHdrSize))
+		return h.refuse(ReasonPrivateHdr, fmt.Errorf("ADD_RING %s %d with private header size %d", dir, m.Index, m.PrivateHdrSize))
 	case int(m.Index) != *count:
-		return h.refuse(reasonRingIndex, fmt.Errorf("ADD_RING %s index %d, want %d (rings come in order)", dir, m.Index, *count))
+		return h.refuse(ReasonRingIndex, fmt.Errorf("ADD_RING %s index %d, want %d (rings come in order)", dir, m.Index, *count))
 	case *count >= limit || m.Index > h.s.cfg.MaxRings:
-		return h.refuse(reasonRingIndex, fmt.Errorf("ADD_RING %s index %d, this interface has %d %s rings", dir, m.Index, limit, dir))
+		return h.refuse(ReasonRingIndex, fmt.Errorf("ADD_RING %s index %d, this interface has %d %s rings", dir, m.Index, limit, dir))
 	case int(m.Region) >= len(h.offer.Regions):
-		return h.refuse(reasonRegionIndex, fmt.Errorf("ADD_RING %s %d in region %d, %d regions received", dir, m.Index, m.Region, len(h.offer.Regions)))
+		return h.refuse(ReasonRegionIndex, fmt.Errorf("ADD_RING %s %d in region %d, %d regions received", dir, m.Index, m.Region, len(h.offer.Regions)))
 	case m.Log2RingSize > h.s.cfg.MaxLog2RingSize:
-		return h.refuse(reasonRingSize, fmt.Errorf("ADD_RING %s %d log2 ring size %d, HELLO allowed %d", dir, m.Index, m.Log2RingSize, h.s.cfg.MaxLog2RingSize))
+		return h.refuse(ReasonRingSize, fmt.Errorf("ADD_RING %s %d log2 ring size %d, HELLO allowed %d", dir, m.Index, m.Log2RingSize, h.s.cfg.MaxLog2RingSize))
 	}
 	*count++
 	return nil
@@ -480,7 +460,7 @@ func (h *serverHandshake) addRing(m AddRing, fd int) error {
 
 func (h *serverHandshake) connect(m Connect) (bool, error) {
 	if h.nC2S == 0 || h.nS2C == 0 {
-		return false, h.refuse(reasonMissingRings, fmt.Errorf("CONNECT with %d C2S and %d S2C rings", h.nC2S, h.nS2C))
+		return false, h.refuse(ReasonMissingRings, fmt.Errorf("CONNECT with %d C2S and %d S2C rings", h.nC2S, h.nS2C))
 	}
 	// Hand the rings over in the documented order: C2S 0..n-1, S2C 0..m-1,
 	// whatever order the client interleaved them in.
@@ -490,7 +470,7 @@ func (h *serverHandshake) connect(m Connect) (bool, error) {
 	still := h.s.ifaces[h.init.ID] == h.iface
 	h.s.mu.Unlock()
 	if !still {
-		return false, h.refuse(reasonIDNotFound, errors.New("interface unregistered during the handshake"))
+		return false, h.refuse(ReasonIDNotFound, errors.New("interface unregistered during the handshake"))
 	}
 	// Leave the pending set before Connect: once the interface owns c,
 	// Server.Close must not close it.

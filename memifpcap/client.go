@@ -78,7 +78,7 @@ func (h *Handle) refused(err error) {
 func startingUp(err error) bool {
 	var re *control.DisconnectError
 	if errors.As(err, &re) {
-		return re.Reason == "ID not found" || re.Reason == "Already connected"
+		return re.Reason == control.ReasonIDNotFound || re.Reason == control.ReasonAlreadyConnected
 	}
 	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)

@@ -3,6 +3,8 @@ package memifpcap
 import (
 	"context"
 	"time"
+
+	"github.com/memifpcap/memifpcap/control"
 )
 
 // Drain waits until the peer has taken every frame written so far, on
@@ -58,7 +60,7 @@ func (h *Handle) Drain(ctx context.Context) error {
 			q.mu.Unlock()
 		}
 		if corrupt {
-			first.fail("Corrupt ring", true)
+			first.fail(control.ReasonCorruptRing, true)
 			return &linkDownError{reason: "the peer corrupted a transmit ring's index"}
 		}
 		if left != 0 && first != nil {
@@ -117,7 +119,7 @@ func (q *TxQueue) inFlight(s *session) int {
 	}
 	n := -1
 	if touchPeer(func() { n = s.tx[q.id].InFlight() }) {
-		s.fail(reasonFault, true)
+		s.fail(control.ReasonMemoryFault, true)
 		return -1
 	}
 	return n

@@ -2,6 +2,8 @@ package memifpcap
 
 import (
 	"runtime/debug"
+
+	"github.com/memifpcap/memifpcap/control"
 )
 
 // Shared memory that the peer can shrink faults when touched.
@@ -17,14 +19,11 @@ import (
 //
 // So on a server every method that touches the peer's memory runs with
 // faults turned into panics, recovers them, and ends the link with
-// reasonFault: a hostile or buggy client costs its link, never the
+// control.ReasonMemoryFault: a hostile or buggy client costs its link, never the
 // process. A client only touches memory it created and sealed itself, and
 // runs unguarded. What stays exposed is the caller's own use of the
 // slices the zero-copy reads and a FrameWriter hand out: see Handle's
 // documentation.
-
-// reasonFault is the DISCONNECT reason when the peer's memory faulted.
-const reasonFault = "Memory fault: region shrunk under the mapping"
 
 // guarded reports whether h's methods must guard their accesses to the
 // peer's memory: a server's.
@@ -55,7 +54,7 @@ func (h *Handle) endGuard(old bool, err *error) {
 // the error for the caller.
 func (h *Handle) faulted() error {
 	if s := h.sess.Load(); s != nil {
-		s.fail(reasonFault, true)
+		s.fail(control.ReasonMemoryFault, true)
 	}
 	return &linkDownError{reason: "the peer's memory faulted (a region shrunk under the mapping)"}
 }

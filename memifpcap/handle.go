@@ -33,6 +33,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/memifpcap/memifpcap/control"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 )
 
@@ -236,7 +237,7 @@ func (h *Handle) CloseContext(ctx context.Context) error {
 				q.mu.Unlock()
 			}
 		}
-		s.fail("Device closed", true)
+		s.fail(control.ReasonDeviceClosed, true)
 		<-s.torn
 	}
 	h.loops.Wait()

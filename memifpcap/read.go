@@ -11,6 +11,7 @@ import (
 	"github.com/google/gopacket"
 	"golang.org/x/net/bpf"
 
+	"github.com/memifpcap/memifpcap/control"
 	"github.com/memifpcap/memifpcap/ring"
 )
 
@@ -346,7 +347,7 @@ func (q *RxQueue) nextPacket(wait bool) ([][]byte, int, *session, error) {
 		}
 		if !errors.Is(err, ring.ErrNoPacket) {
 			// The peer's index is impossible: the ring cannot be trusted.
-			s.fail(fmt.Sprintf("Corrupt ring: %v", err), true)
+			s.fail(fmt.Sprintf("%s: %v", control.ReasonCorruptRing, err), true)
 			continue
 		}
 		// Nothing complete to read, and nothing handed out is held (this

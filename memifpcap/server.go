@@ -111,17 +111,17 @@ func (i *serverIface) Admit(init control.Init) (control.Limits, error) {
 	h := (*Handle)(i)
 	switch {
 	case h.closed.Load():
-		return control.Limits{}, reject("ID not found")
+		return control.Limits{}, reject(control.ReasonIDNotFound)
 	case h.sess.Load() != nil:
-		return control.Limits{}, reject("Already connected")
+		return control.Limits{}, reject(control.ReasonAlreadyConnected)
 	case init.Mode != h.cfg.Mode && h.cfg.Mode == ModeEthernet:
-		return control.Limits{}, reject("Only ethernet mode supported")
+		return control.Limits{}, reject(control.ReasonEthernetOnly)
 	case init.Mode != h.cfg.Mode:
-		return control.Limits{}, reject("Mode mismatch")
+		return control.Limits{}, reject(control.ReasonModeMismatch)
 	case h.cfg.Secret != "" && init.Secret == "":
-		return control.Limits{}, reject("Secret required")
+		return control.Limits{}, reject(control.ReasonSecretRequired)
 	case h.cfg.Secret != "" && init.Secret != h.cfg.Secret:
-		return control.Limits{}, reject("Incorrect secret")
+		return control.Limits{}, reject(control.ReasonIncorrectSecret)
 	}
 	// Our queue counts: a client offering more rings is refused "Invalid
 	// ring index", as DPDK does. Regions: any layout, up to memif's 256.
@@ -141,7 +141,7 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 			if !isFault(r) {
 				panic(r)
 			}
-			ifName, err = "", reject(reasonFault)
+			ifName, err = "", reject(control.ReasonMemoryFault)
 		}
 	}(debug.SetPanicOnFault(true))
 	s := newSession(h, conn)
@@ -157,11 +157,11 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 	for n, ro := range offer.Regions {
 		fd, err := dupFD(ro.FD)
 		if err != nil {
-			return "", reject("Device error")
+			return "", reject(control.ReasonDeviceError)
 		}
 		r, err := ring.MapRegion(fd, ro.Size, h.cfg.RequireSealedRegions)
 		if err != nil {
-			return "", reject(truncReason(fmt.Sprintf("Failed to map region %d: %v", n, err)))
+			return "", reject((fmt.Sprintf("Failed to map region %d: %v", n, err)))
 		}
 		s.regions = append(s.regions, r)
 		s.unsealed = s.unsealed || !r.Sealed
@@ -170,7 +170,7 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 	for _, ro := range offer.Rings {
 		m := ro.Msg
 		if int(m.Region) >= len(mem) {
-			return "", reject("Invalid region index")
+			return "", reject(control.ReasonRegionIndex)
 		}
 		region := mem[m.Region]
 		if uint64(m.Offset)+uint64(ring.RingBytes(h.cfg.CacheLine, m.Log2RingSize)) > uint64(len(region)) {
@@ -178,18 +178,18 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 		}
 		r, err := ring.NewRing(region[m.Offset:], h.cfg.CacheLine, m.Log2RingSize)
 		if err != nil {
-			return "", reject(truncReason(fmt.Sprintf("Bad ring %d: %v", m.Index, err)))
+			return "", reject((fmt.Sprintf("Bad ring %d: %v", m.Index, err)))
 		}
 		if r.Cookie() != ring.Cookie {
-			return "", reject("Wrong ring")
+			return "", reject(control.ReasonWrongRing)
 		}
 		fd, err := dupFD(ro.FD)
 		if err != nil {
-			return "", reject("Device error")
+			return "", reject(control.ReasonDeviceError)
 		}
 		ev, err := ring.EventFDFrom(fd)
 		if err != nil {
-			return "", reject("Missing interrupt fd")
+			return "", reject(control.ReasonMissingIntFD)
 		}
 		s.events = append(s.events, ev)
 		// control hands the rings over as C2S 0..n-1, then S2C 0..m-1,
@@ -197,22 +197,22 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 		rc := ring.Config{Role: ring.Server, Regions: mem}
 		if m.Flags&control.RingFlagC2S != 0 {
 			if int(m.Index) != len(s.rx) || len(s.rx) >= len(h.rxq) {
-				return "", reject("Invalid ring index")
+				return "", reject(control.ReasonRingIndex)
 			}
 			rx, err := ring.NewRx(r, rc)
 			if err != nil {
-				return "", reject("Device error")
+				return "", reject(control.ReasonDeviceError)
 			}
 			s.rx = append(s.rx, rx)
 			s.rxEvents = append(s.rxEvents, ev)
 			s.rxRings = append(s.rxRings, r)
 		} else {
 			if int(m.Index) != len(s.tx) || len(s.tx) >= len(h.txq) {
-				return "", reject("Invalid ring index")
+				return "", reject(control.ReasonRingIndex)
 			}
 			tx, err := ring.NewTx(r, rc)
 			if err != nil {
-				return "", reject("Device error")
+				return "", reject(control.ReasonDeviceError)
 			}
 			s.tx = append(s.tx, tx)
 			s.txEvents = append(s.txEvents, ev)
@@ -220,7 +220,7 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 		}
 	}
 	if len(s.rx) == 0 || len(s.tx) == 0 {
-		return "", reject("Invalid ring index")
+		return "", reject(control.ReasonRingIndex)
 	}
 	s.resetRings()
 	s.armRx()
@@ -235,14 +235,6 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 		closeFD(ro.FD)
 	}
 	return h.cfg.IfName, nil
-}
-
-// truncReason fits a reason into DISCONNECT's 96-byte string.
-func truncReason(s string) string {
-	if len(s) > control.ReasonSize-1 {
-		return s[:control.ReasonSize-1]
-	}
-	return s
 }
 
 func dupFD(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }

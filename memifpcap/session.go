@@ -102,11 +102,11 @@ func (s *session) start() string {
 	h.stateMu.Lock()
 	if h.closed.Load() {
 		h.stateMu.Unlock()
-		return "Device closed"
+		return control.ReasonDeviceClosed
 	}
 	if h.sess.Load() != nil {
 		h.stateMu.Unlock()
-		return "Already connected"
+		return control.ReasonAlreadyConnected
 	}
 	h.sess.Store(s)
 	h.loops.Add(1)
@@ -150,7 +150,7 @@ func (s *session) monitor() {
 			reason = fmt.Sprintf("peer disconnected: %s", d.Reason)
 			break
 		}
-		s.fail("Unexpected message", true)
+		s.fail(control.ReasonUnexpected, true)
 		reason = fmt.Sprintf("peer sent %v after the handshake", m.Type())
 		break
 	}

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/memifpcap/memifpcap/control"
 	"github.com/memifpcap/memifpcap/ring"
 )
 
@@ -248,7 +249,7 @@ func (q *TxQueue) txFailed(s *session, err error, size int) error {
 	default:
 		// The peer offered a descriptor outside its own memory, or moved
 		// its index in a way the protocol does not allow.
-		s.fail("Bad descriptor", true)
+		s.fail(control.ReasonBadDescriptor, true)
 		return fmt.Errorf("memif: write: %w", err)
 	}
 }
