@@ -183,7 +183,9 @@ func (e *MessageError) Error() string {
 	return fmt.Sprintf("memif: %s: %s %s", e.Type, e.Field, e.Msg)
 }
 
-// Field offsets inside the 128-byte message (memif-protocol.md §1.5).
+// Field offsets inside the 128-byte message: the packed structs of DPDK's
+// drivers/net/memif/memif.h (memif_msg_t and its members), which VPP's
+// src/plugins/memif/memif.h and libmemif's memif.h share.
 const (
 	offType = 0
 

@@ -224,7 +224,9 @@ func (s *session) planClient(hello control.Hello) (*control.Offer, error) {
 					return nil, err
 				}
 				// The server is this ring's consumer: only it writes
-				// MASK_INT here (§2.8); we never mask it.
+				// MASK_INT here (DPDK's memif_connect and VPP's
+				// memif_connect set it on their own rx rings); we never
+				// mask it.
 				s.tx = append(s.tx, tx)
 				s.txEvents = append(s.txEvents, ev)
 				s.txRings = append(s.txRings, r)
@@ -258,7 +260,8 @@ func (s *session) resetRings() {
 // armRx sets MASK_INT on our receive rings as each queue's mode wants at
 // connect: set for polling and adaptive (the reader polls first and
 // unmasks before it sleeps), clear for interrupt mode. We are the consumer
-// of these rings, the only side that writes their MASK_INT (§2.8).
+// of these rings, the only side that writes their MASK_INT (as DPDK's
+// memif_connect and VPP's memif_interface_rx_mode_change do for theirs).
 func (s *session) armRx() {
 	for i, rx := range s.rx {
 		rx.SetInterrupt(i < len(s.h.rxq) && s.h.rxq[i].RxMode() == RxModeInterrupt)

@@ -145,8 +145,9 @@ func (t *Tx) Free() int {
 // Write copies frame into a whole chain of descriptors at the private cursor:
 // DescFlagNext on every descriptor but the last, and flags written
 // explicitly on each one, because DPDK 22.11 leaves a stale NEXT in a reused
-// slot (peers/README.md §7.2) and a peer reading our ring must never see one
-// from us. Nothing is visible to the peer before Publish.
+// slot (drivers/net/memif/rte_eth_memif.c, eth_memif_tx: the first
+// descriptor's flags are never cleared; fixed upstream by f7a52200d4) and a
+// peer reading our ring must never see one from us. Nothing is visible to the peer before Publish.
 //
 // Errors: ErrEmptyFrame; ErrRingFull when the free slots cannot hold the
 // whole chain (nothing is written: memif producers publish only whole

@@ -8,8 +8,8 @@ import (
 )
 
 // Fixed parts of the command line. They are the combination proven on
-// machines without hugepages (/work/shared/peers/README.md §3): --in-memory
-// cannot be combined with --no-huge in 22.11, and testpmd's default mbuf pool
+// machines without hugepages: --in-memory cannot be combined with --no-huge
+// in 22.11 (EAL: "Option --legacy-mem is not compatible with --in-memory"), and testpmd's default mbuf pool
 // (about 338 MB) does not fit in -m 256.
 const (
 	memoryMB   = 256
