@@ -300,10 +300,9 @@ func (w *FrameWriter) queueLocked() error {
 	return nil
 }
 
-// dropSlot gives up the slot w holds, if it still does, with the queue's lock held.
 // closedUnder reports whether the Handle was closed while w held a slot,
-// dropping the frame if so: Close unmapped the slot's memory, and building
-// on in it would fault.
+// dropping the frame if so (and letting go of the slot's memory, which
+// Close left mapped for w).
 func (w *FrameWriter) closedUnder() bool {
 	if !w.holding || !w.q.h.closed.Load() {
 		return false
@@ -314,6 +313,8 @@ func (w *FrameWriter) closedUnder() bool {
 	return true
 }
 
+// dropSlot gives up the slot w holds, if it still does, with the queue's
+// lock held, and unpins the sessions torn down under w.
 func (w *FrameWriter) dropSlot() {
 	st := &w.q.st
 	if st.owner == w {
