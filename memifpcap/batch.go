@@ -3,7 +3,6 @@ package memifpcap
 import (
 	"context"
 	"errors"
-	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -206,34 +205,17 @@ func (q *TxQueue) WriteBatchContext(ctx context.Context, ms []Message) (int, err
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	var dl time.Time
-	waited, full := 0, false
+	wt := q.newTxWait(ctx)
 	for {
 		if q.h.closed.Load() {
 			return 0, q.dropped(ErrClosed)
 		}
 		n, err := q.writeBatchOnce(ms)
-		switch {
-		case n > 0:
+		if n > 0 || !mustWait(err) {
 			return n, err
-		case err == errWaitRoom:
-			if !full {
-				full = true
-				q.stats.txFull.Add(1)
-			}
-		case err != errWaitOwner:
+		}
+		if err := q.waitTx(&wt, err); err != nil {
 			return 0, err
-		}
-		if waited == 0 && q.h.cfg.WriteTimeout > 0 {
-			dl = time.Now().Add(q.h.cfg.WriteTimeout)
-		}
-		waited++
-		if waited < txSpins {
-			runtime.Gosched()
-			continue
-		}
-		if err := q.waitRoom(ctx, dl); err != nil {
-			return 0, q.dropped(err)
 		}
 	}
 }

@@ -18,7 +18,8 @@ import (
 // memif signals no consumption, so Drain polls, with short sleeps.
 func (h *Handle) Drain(ctx context.Context) error {
 	var first *session // the link whose frames are being drained
-	for sleep := time.Microsecond; ; sleep = min(2*sleep, time.Millisecond) {
+	wt := txWait{ctx: ctx, maxSleep: time.Millisecond}
+	for {
 		if h.closed.Load() {
 			return ErrClosed
 		}
@@ -84,10 +85,8 @@ func (h *Handle) Drain(ctx context.Context) error {
 		case left < 0:
 			return ErrLinkDown
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(sleep):
+		if err := wt.pause(); err != nil {
+			return err
 		}
 	}
 }

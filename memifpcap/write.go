@@ -4,21 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"runtime/debug"
-	"time"
 
 	"github.com/memifpcap/memifpcap/control"
 	"github.com/memifpcap/memifpcap/ring"
-)
-
-// How a writer waits for room in a full ring (or for a FrameWriter to finish
-// the frame it builds in the next slot): nothing tells us when the peer
-// consumes (memif never signals consumption), so poll, yielding first, then
-// sleeping a little.
-const (
-	txSpins = 256
-	txSleep = 20 * time.Microsecond
 )
 
 // txState is what the writers of a transmit queue share besides the ring,
@@ -145,49 +134,22 @@ const (
 // the queue's lock is released between attempts, so that a FrameWriter can finish its
 // frame and a teardown can proceed. Every failure counts in TxDropped.
 func (q *TxQueue) transmit(ctx context.Context, w *FrameWriter, op txOp, data []byte) error {
-	var dl time.Time
-	waited, full := 0, false
+	wt := q.newTxWait(ctx)
 	for {
 		if q.h.closed.Load() {
 			return q.dropped(ErrClosed)
 		}
 		err := q.attemptOnce(w, op, data)
-		switch {
-		case err == nil:
-			return nil
-		case err == errWaitRoom:
-			if !full {
-				full = true
-				q.stats.txFull.Add(1)
+		if !mustWait(err) {
+			if err != nil {
+				return q.dropped(err)
 			}
-		case err != errWaitOwner:
-			return q.dropped(err)
+			return nil
 		}
-		if waited == 0 && q.h.cfg.WriteTimeout > 0 {
-			dl = time.Now().Add(q.h.cfg.WriteTimeout)
-		}
-		waited++
-		if waited < txSpins {
-			runtime.Gosched()
-			continue
-		}
-		if err := q.waitRoom(ctx, dl); err != nil {
-			return q.dropped(err)
+		if err := q.waitTx(&wt, err); err != nil {
+			return err
 		}
 	}
-}
-
-// waitRoom sleeps a little between two tries of a write that waits for
-// room, unless the deadline passed or ctx ended.
-func (q *TxQueue) waitRoom(ctx context.Context, dl time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !dl.IsZero() && !time.Now().Before(dl) {
-		return ErrTimeout
-	}
-	time.Sleep(txSleep)
-	return nil
 }
 
 // attemptOnce takes the queue's lock for one attempt.

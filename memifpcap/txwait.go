@@ -1,0 +1,78 @@
+package memifpcap
+
+import (
+	"context"
+	"runtime"
+	"time"
+)
+
+// How a writer waits: for room in a full ring, for a FrameWriter to finish
+// the frame it builds in the next slot, or (Drain, Close's linger) for the
+// peer to take everything. memif never signals consumption, so every wait
+// polls: it yields for a while (the peer is often mid-burst on another
+// CPU), then sleeps, longer each time up to a cap, until its timeout or
+// its context ends. This is the only wait of the transmit side.
+const (
+	txSpins = 256
+	txSleep = 20 * time.Microsecond
+)
+
+type txWait struct {
+	ctx      context.Context
+	timeout  time.Duration // from the first pause; 0 or negative: none
+	maxSleep time.Duration
+
+	dl    time.Time
+	n     int
+	sleep time.Duration
+	full  bool // TxRingFull already counted for this write
+}
+
+// newTxWait is the wait of one write: WriteTimeout, short sleeps.
+func (q *TxQueue) newTxWait(ctx context.Context) txWait {
+	return txWait{ctx: ctx, timeout: q.h.cfg.WriteTimeout, maxSleep: txSleep}
+}
+
+// pause waits before the next try. It returns ctx.Err() once ctx ended,
+// ErrTimeout once the timeout passed, nil to try again.
+func (w *txWait) pause() error {
+	if w.n == 0 {
+		if w.timeout > 0 {
+			w.dl = time.Now().Add(w.timeout)
+		}
+		w.sleep = txSleep
+	}
+	w.n++
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if w.n < txSpins {
+		runtime.Gosched()
+		return nil
+	}
+	if !w.dl.IsZero() && !time.Now().Before(w.dl) {
+		return ErrTimeout
+	}
+	time.Sleep(w.sleep)
+	w.sleep = min(2*w.sleep, w.maxSleep)
+	return nil
+}
+
+// mustWait reports whether a write's attempt returned one of the errors
+// that mean "wait and try again".
+func mustWait(err error) bool { return err == errWaitRoom || err == errWaitOwner }
+
+// waitTx pauses a write after an attempt that must wait (errWaitRoom,
+// counted once per write in TxRingFull, or errWaitOwner). When the wait
+// gives up (WriteTimeout, ctx) the frame counts in TxDropped and the
+// error is returned.
+func (q *TxQueue) waitTx(w *txWait, err error) error {
+	if err == errWaitRoom && !w.full {
+		w.full = true
+		q.stats.txFull.Add(1)
+	}
+	if err := w.pause(); err != nil {
+		return q.dropped(err)
+	}
+	return nil
+}
