@@ -139,7 +139,7 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 		count++
 	}
 	if bad := rx.Stats().BadDescriptors; bad != 0 {
-		q.stats.badDescs.Store(s.rxBadBase[q.id] + bad)
+		q.stats.badDescs.Store(s.rx[q.id].badBase + bad)
 	}
 	// Released on the next read, as for ZeroCopyReadPacketData.
 	st.held = s

@@ -216,28 +216,16 @@ func (s *session) planClient(hello control.Hello) (*control.Offer, error) {
 			}
 			s.events = append(s.events, ev)
 			msg := control.AddRing{Index: uint16(i), Region: 0, Offset: off, Log2RingSize: log2}
-			rc := ring.Config{Role: ring.Client, Regions: mem, BufferSize: l.BufferSize, BufferBase: l.BufferOffset(d, i, 0)}
 			if d == ring.C2S {
-				msg.Flags = control.RingFlagC2S
-				tx, err := ring.NewTx(r, rc)
-				if err != nil {
-					return nil, err
-				}
 				// The server is this ring's consumer: only it writes
 				// MASK_INT here (DPDK's memif_connect and VPP's
 				// memif_connect set it on their own rx rings); we never
 				// mask it.
-				s.tx = append(s.tx, tx)
-				s.txEvents = append(s.txEvents, ev)
-				s.txRings = append(s.txRings, r)
-			} else {
-				rx, err := ring.NewRx(r, rc)
-				if err != nil {
-					return nil, err
-				}
-				s.rx = append(s.rx, rx)
-				s.rxEvents = append(s.rxEvents, ev)
-				s.rxRings = append(s.rxRings, r)
+				msg.Flags = control.RingFlagC2S
+			}
+			rc := ring.Config{Role: ring.Client, Regions: mem, BufferSize: l.BufferSize, BufferBase: l.BufferOffset(d, i, 0)}
+			if err := s.addRing(r, rc, ev, d == ring.C2S); err != nil {
+				return nil, err
 			}
 			offer.Rings = append(offer.Rings, control.RingOffer{Msg: msg, FD: ev.FD()})
 		}

@@ -61,13 +61,13 @@ func TestFrameWriterBuildsInSharedMemory(t *testing.T) {
 			require.Equal(t, 2048-64-500, off, "the frame starts DefaultTailroom before the slot's end")
 			idx := func() uint16 {
 				if c.name == "client" {
-					return s.txRings[0].Head()
+					return s.tx[0].ring.Head()
 				}
-				return s.txRings[0].Tail()
+				return s.tx[0].ring.Tail()
 			}()
-			offered := s.txRings[0].Desc(idx).Offset // the client's buffer, on S2C
+			offered := s.tx[0].ring.Desc(idx).Offset // the client's buffer, on S2C
 			require.NoError(t, w.Send())
-			d := s.txRings[0].Desc(idx)
+			d := s.tx[0].ring.Desc(idx)
 			require.Equal(t, uint32(500), d.Length)
 			require.Zero(t, d.Flags)
 			if c.name == "client" {
@@ -105,11 +105,11 @@ func TestAncillaryMetadata(t *testing.T) {
 		cli.txq[0].mu.Lock()
 		defer cli.txq[0].mu.Unlock()
 		s := cli.sess.Load()
-		head := s.txRings[0].Head()
+		head := s.tx[0].ring.Head()
 		require.NoError(t, s.tx[0].Write(f))
-		d := s.txRings[0].Desc(head)
+		d := s.tx[0].ring.Desc(head)
 		d.Metadata = meta
-		s.txRings[0].SetDesc(head, d)
+		s.tx[0].ring.SetDesc(head, d)
 		s.tx[0].Publish()
 	}
 	send(testFrame(60), 0xdeadbeef)

@@ -31,14 +31,14 @@ func TestRxModeMasks(t *testing.T) {
 	require.NoError(t, srv.WaitLinkUp(ctx))
 
 	s := cli.sess.Load()
-	require.Len(t, s.rxRings, 2)
-	require.Len(t, s.txRings, 2)
+	require.Len(t, s.rx, 2)
+	require.Len(t, s.tx, 2)
 	masked := func(r *ring.Ring) bool { return r.Flags()&ring.RingFlagMaskInt != 0 }
 	check := func(when string, c2sMasked [2]bool) {
 		t.Helper()
 		for i := range 2 {
-			require.True(t, masked(s.rxRings[i]), "%s: S2C ring %d (client polls it) not masked", when, i)
-			require.Equal(t, c2sMasked[i], masked(s.txRings[i]), "%s: C2S ring %d MASK_INT", when, i)
+			require.True(t, masked(s.rx[i].ring), "%s: S2C ring %d (client polls it) not masked", when, i)
+			require.Equal(t, c2sMasked[i], masked(s.tx[i].ring), "%s: C2S ring %d MASK_INT", when, i)
 		}
 	}
 	check("connected", [2]bool{false, false})

@@ -402,7 +402,7 @@ func (q *RxQueue) nextPacket(wait bool) ([][]byte, int, *session, error) {
 			}
 			slice = min(slice, left)
 		}
-		werr := s.rxEvents[q.id].Wait(slice)
+		werr := s.rx[q.id].ev.Wait(slice)
 		if mode == RxModeAdaptive {
 			rx.SetInterrupt(false)
 		}
@@ -472,7 +472,7 @@ func (q *RxQueue) take(s *session) ([][]byte, int, error) {
 	st := &q.st
 	segs, n, err := s.rx[q.id].Next(st.segs[:0])
 	if bad := s.rx[q.id].Stats().BadDescriptors; bad != 0 {
-		q.stats.badDescs.Store(s.rxBadBase[q.id] + bad)
+		q.stats.badDescs.Store(s.rx[q.id].badBase + bad)
 	}
 	if err != nil {
 		return nil, 0, err

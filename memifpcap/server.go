@@ -192,31 +192,22 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 			return "", reject(control.ReasonMissingIntFD)
 		}
 		s.events = append(s.events, ev)
-		// control hands the rings over as C2S 0..n-1, then S2C 0..m-1,
-		// within our Limits; check anyway, the slices are indexed by it.
 		rc := ring.Config{Role: ring.Server, Regions: mem}
-		if m.Flags&control.RingFlagC2S != 0 {
-			if int(m.Index) != len(s.rx) || len(s.rx) >= len(h.rxq) {
+		// control hands the rings over as C2S 0..n-1, then S2C 0..m-1,
+		// within our Limits; check anyway, the queues are indexed by it.
+		c2s := m.Flags&control.RingFlagC2S != 0
+		next := len(s.tx)
+		if c2s {
+			next = len(s.rx)
+		}
+		if int(m.Index) != next {
+			return "", reject(control.ReasonRingIndex)
+		}
+		if err := s.addRing(r, rc, ev, c2s); err != nil {
+			if err == errRingIndex {
 				return "", reject(control.ReasonRingIndex)
 			}
-			rx, err := ring.NewRx(r, rc)
-			if err != nil {
-				return "", reject(control.ReasonDeviceError)
-			}
-			s.rx = append(s.rx, rx)
-			s.rxEvents = append(s.rxEvents, ev)
-			s.rxRings = append(s.rxRings, r)
-		} else {
-			if int(m.Index) != len(s.tx) || len(s.tx) >= len(h.txq) {
-				return "", reject(control.ReasonRingIndex)
-			}
-			tx, err := ring.NewTx(r, rc)
-			if err != nil {
-				return "", reject(control.ReasonDeviceError)
-			}
-			s.tx = append(s.tx, tx)
-			s.txEvents = append(s.txEvents, ev)
-			s.txRings = append(s.txRings, r)
+			return "", reject(control.ReasonDeviceError)
 		}
 	}
 	if len(s.rx) == 0 || len(s.tx) == 0 {

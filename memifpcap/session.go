@@ -30,26 +30,16 @@ type session struct {
 	// unsealed: a region can be shrunk by the peer (see fault.go).
 	unsealed bool
 
-	// Queue i of each direction: the ring, its consumer or producer and
-	// its interrupt. The peer signals rxEvents[i] and we wait on it; we
-	// signal txEvents[i]. A server's client may connect fewer queues than
-	// the Handle has.
-	rxRings  []*ring.Ring
-	rx       []*ring.Rx
-	rxEvents []*ring.EventFD
-	txRings  []*ring.Ring
-	tx       []*ring.Tx
-	txEvents []*ring.EventFD
+	// Queue i of each direction (see rxLink, txLink). A server's client
+	// may connect fewer queues than the Handle has.
+	rx []*rxLink
+	tx []*txLink
 
 	down     atomic.Bool // set first thing at teardown; readers and writers check it
 	failOnce sync.Once
 	reason   string        // why it went down; written before conn is closed
 	torn     chan struct{} // closed when teardown is complete
 	txLeft   atomic.Int64  // frames the peer had not taken at teardown
-
-	// rxBadBase is each receive queue's bad-descriptor count when this
-	// session started, so the counter stays cumulative across sessions.
-	rxBadBase []uint64
 
 	// pins counts, from teardown on, who still needs the regions mapped:
 	// teardown itself, plus the reader if a zero-copy slice points into
@@ -69,12 +59,59 @@ func (s *session) unpin() {
 }
 
 func newSession(h *Handle, conn *control.Conn) *session {
-	s := &session{h: h, conn: conn, torn: make(chan struct{}), rxBadBase: make([]uint64, len(h.rxq))}
-	for i, q := range h.rxq {
-		s.rxBadBase[i] = q.stats.badDescs.Load()
-	}
-	return s
+	return &session{h: h, conn: conn, torn: make(chan struct{})}
 }
+
+// rxLink is receive queue i of a session: the ring the peer fills for us
+// (S2C on a client, C2S on a server), our consumer of it, and its
+// interrupt, which the peer signals and we wait on.
+type rxLink struct {
+	*ring.Rx
+	ring *ring.Ring
+	ev   *ring.EventFD
+	// badBase is the queue's bad-descriptor count when the session
+	// started, so that the counter stays cumulative across sessions.
+	badBase uint64
+}
+
+// txLink is transmit queue i of a session: the ring we fill for the peer,
+// our producer of it, and its interrupt, which we signal.
+type txLink struct {
+	*ring.Tx
+	ring *ring.Ring
+	ev   *ring.EventFD
+}
+
+// addRing adds the next queue of a direction to s, the same way for both
+// roles: r is the ring (in mapped memory), rc how to reach its buffers, ev
+// its interrupt (s.events owns it). c2s says which way the ring runs;
+// whether we consume or produce it follows from our role.
+func (s *session) addRing(r *ring.Ring, rc ring.Config, ev *ring.EventFD, c2s bool) error {
+	if c2s == (rc.Role == ring.Server) {
+		i := len(s.rx)
+		if i >= len(s.h.rxq) {
+			return errRingIndex
+		}
+		rx, err := ring.NewRx(r, rc)
+		if err != nil {
+			return err
+		}
+		s.rx = append(s.rx, &rxLink{Rx: rx, ring: r, ev: ev, badBase: s.h.rxq[i].stats.badDescs.Load()})
+		return nil
+	}
+	if len(s.tx) >= len(s.h.txq) {
+		return errRingIndex
+	}
+	tx, err := ring.NewTx(r, rc)
+	if err != nil {
+		return err
+	}
+	s.tx = append(s.tx, &txLink{Tx: tx, ring: r, ev: ev})
+	return nil
+}
+
+// errRingIndex: a ring beyond the Handle's queues.
+var errRingIndex = errors.New(control.ReasonRingIndex)
 
 // fail asks for the session to end. sendDisconnect sends the reason to the
 // peer first, as DPDK and VPP do.
@@ -87,8 +124,8 @@ func (s *session) fail(reason string, sendDisconnect bool) {
 		s.down.Store(true)
 		// Wake the readers blocked on an interrupt; they see down and
 		// leave.
-		for _, e := range s.rxEvents {
-			_ = e.Signal()
+		for _, l := range s.rx {
+			_ = l.ev.Signal()
 		}
 		s.conn.Close()
 	})

@@ -107,14 +107,14 @@ func (q *TxQueue) producer(s *session) (*ring.Tx, error) {
 	if q.id >= len(s.tx) {
 		return nil, fmt.Errorf("memif: tx queue %d: the peer connected %d: %w", q.id, len(s.tx), ErrNoQueue)
 	}
-	return s.tx[q.id], nil
+	return s.tx[q.id].Tx, nil
 }
 
 // publish publishes what was written to the queue's ring of s and signals
 // the peer if it asked for interrupts.
 func (q *TxQueue) publish(s *session) {
 	if s.tx[q.id].Publish() {
-		_ = s.txEvents[q.id].Signal()
+		_ = s.tx[q.id].ev.Signal()
 		bump(&q.stats.intrSent, 1)
 	}
 }
