@@ -8,82 +8,31 @@ import (
 )
 
 // Drain waits until the peer has taken every frame written so far, on
-// every transmit queue: on a
-// client, until the server consumed them; on a server, until the client read
-// them and handed the buffers back. Call it before Close when the last
+// every transmit queue: on a client, until the server consumed them; on a
+// server, until the client read them and handed the buffers back. Call it before Close when the last
 // frames matter: closing tears the link down, and frames still in the ring
 // are lost with it. It returns ctx.Err() when ctx ends first, and an error
 // wrapping ErrLinkDown (ErrClosed after Close) when the link goes down first.
 //
 // memif signals no consumption, so Drain polls, with short sleeps.
 func (h *Handle) Drain(ctx context.Context) error {
-	var first *session // the link whose frames are being drained
+	// The link whose frames are drained: the current one, or the one that
+	// just went (its peer may have taken everything before it left).
+	s := h.sess.Load()
+	if s == nil {
+		s = h.lastTorn.Load()
+	}
+	if s == nil {
+		return ErrLinkDown
+	}
 	wt := txWait{ctx: ctx, maxSleep: time.Millisecond}
 	for {
 		if h.closed.Load() {
 			return ErrClosed
 		}
-		// A session still current under a queue's lock is still mapped
-		// (teardown takes every queue lock first), even if it is going
-		// down.
-		q0 := h.txq[0]
-		q0.mu.Lock()
-		s := h.sess.Load()
-		if first == nil {
-			first = s
-			if first == nil {
-				// The peer may have taken everything and left before
-				// this first look.
-				first = h.lastTorn.Load()
-			}
-		}
-		// corrupt: InFlight found an impossible peer index (-1), which
-		// must not be summed with the other queues' counts.
-		left, corrupt := -1, false
-		if s != nil && s == first {
-			left = q0.inFlight(s)
-			corrupt = left < 0
-			left = max(left, 0)
-		}
-		q0.mu.Unlock()
-		for _, q := range h.txq[1:] {
-			if left < 0 {
-				break
-			}
-			q.mu.Lock()
-			if s := h.sess.Load(); s == first && s != nil {
-				n := q.inFlight(s)
-				corrupt = corrupt || n < 0
-				left += max(n, 0)
-			} else {
-				left = -1
-			}
-			q.mu.Unlock()
-		}
-		if corrupt {
-			first.fail(control.ReasonCorruptRing, true)
-			return &linkDownError{reason: "the peer corrupted a transmit ring's index"}
-		}
-		if left != 0 && first != nil {
-			// A peer that took every frame and then left has drained
-			// the ring all the same: teardown noted what was left.
-			select {
-			case <-first.torn:
-				left = int(first.txLeft.Load())
-				if left != 0 {
-					left = -1
-				}
-			default:
-				// teardown notes txLeft under the queue locks but closes torn
-				// later: wait for it.
-				left = 1
-			}
-		}
-		switch {
-		case left == 0:
-			return nil
-		case left < 0:
-			return ErrLinkDown
+		n, err := s.untaken()
+		if err != nil || n == 0 {
+			return err
 		}
 		if err := wt.pause(); err != nil {
 			return err

@@ -33,7 +33,6 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"github.com/memifpcap/memifpcap/control"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 )
 
@@ -223,22 +222,7 @@ func (h *Handle) CloseContext(ctx context.Context) error {
 	close(h.done)
 	h.stopConnecting()
 	if s := h.sess.Load(); s != nil {
-		// Hand back the slots the last zero-copy reads still hold, so
-		// that a peer draining its rings sees every frame taken before the
-		// link goes. A reader blocked in a read holds its lock but no slot.
-		for _, q := range h.rxq {
-			if q.mu.TryLock() {
-				// The slots go back to the peer, but held stays: the
-				// reader may still be using the slice, so teardown pins
-				// the memory until its next read (io.EOF) lets go.
-				if q.st.held == s && !s.down.Load() && q.id < len(s.rx) {
-					touchPeer(s.rx[q.id].Release) // a fault: the link ends anyway
-				}
-				q.mu.Unlock()
-			}
-		}
-		s.fail(control.ReasonDeviceClosed, true)
-		<-s.torn
+		s.close()
 	}
 	h.loops.Wait()
 	h.stateChanged()

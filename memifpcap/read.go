@@ -65,31 +65,6 @@ func (st *rxState) init(c *config, queue int) {
 	st.ancillary = make([]any, 2)
 }
 
-// sessionEnded is called by teardown with the queue's lock held, before the session's
-// memory goes away. It reports whether a zero-copy slice still points into
-// the session's regions: then the reader holds a pin on them, which it
-// drops on the next read or at Close.
-func (st *rxState) sessionEnded(s *session) (held bool) {
-	if st.last == s {
-		st.last = nil
-		st.downReason = s.reason
-	}
-	if st.held == s {
-		st.held = nil
-		st.deferred = append(st.deferred, s)
-		return true
-	}
-	return false
-}
-
-func (st *rxState) unmapDeferred() {
-	for i, s := range st.deferred {
-		s.unpin()
-		st.deferred[i] = nil
-	}
-	st.deferred = st.deferred[:0]
-}
-
 // metadata returns the boxed AncillaryMetadata for word w, boxing only
 // when w differs from the last one.
 func (st *rxState) metadata(w uint32) any {

@@ -30,31 +30,6 @@ type orphan struct {
 	s *session
 }
 
-// sessionEnded is called by teardown with the queue's lock held. It reports whether a
-// FrameWriter holds a slot in s, whose regions must then stay mapped.
-func (st *txState) sessionEnded(s *session) (held bool) {
-	if st.owner == nil || st.ownerSess != s {
-		return false
-	}
-	st.orphans = append(st.orphans, orphan{st.owner, s})
-	st.owner, st.ownerSess = nil, nil
-	return true
-}
-
-// release unpins the orphaned sessions of w.
-func (st *txState) release(w *FrameWriter) {
-	kept := st.orphans[:0]
-	for _, o := range st.orphans {
-		if o.w == w {
-			o.s.unpin()
-		} else {
-			kept = append(kept, o)
-		}
-	}
-	clear(st.orphans[len(kept):])
-	st.orphans = kept
-}
-
 // What an attempt returns when it must wait and try again.
 var (
 	errWaitRoom  = errors.New("memif: transmit ring full")

@@ -12,6 +12,40 @@ import (
 	"github.com/memifpcap/memifpcap/ring"
 )
 
+// The life of a link, in one place.
+//
+// A session is one connected link: the control channel, the mapped
+// regions, the queues (rxLink, txLink) and their eventfds. It lives from
+// CONNECT(ED) until either side disconnects; a reconnect makes a new one.
+//
+//   - Up: a client's dial (client.go) or a server's Connect (server.go)
+//     builds it; start makes it the Handle's current session (h.sess) and
+//     starts its monitor, which reads the control channel.
+//   - Going down: anyone calls fail(reason): the monitor on DISCONNECT or
+//     EOF, a reader that met an impossible ring index, a writer that met a
+//     bad descriptor, a fault in the peer's memory (fault.go), Close. fail
+//     sets down, wakes the readers sleeping on an interrupt and closes the
+//     control channel, which ends the monitor.
+//   - Torn down: only the monitor runs teardown. It takes every queue lock
+//     (receive queues, then transmit queues, by index), so every reader
+//     and writer has left the rings; counts what the peer had not taken
+//     (TxLost); tells each queue (sessionEnded), so that its next read
+//     reports the drop once; closes the eventfds; counts the disconnect;
+//     then unlocks and, on a client, schedules the reconnect.
+//
+// The pin rules. The regions stay mapped while anyone may still touch them;
+// pins counts those holders, from teardown on:
+//   - teardown itself, until it is done with the rings;
+//   - a reader whose last read handed out views into them
+//     (ZeroCopyReadPacketData, ReadBatch, PollBatch: rxState.held, moved
+//     to rxState.deferred at teardown), until that reader's next read, of
+//     any kind, including the one that returns io.EOF after Close;
+//   - a FrameWriter building a frame in one of their slots (txState.owner,
+//     moved to txState.orphans at teardown), until its next call.
+// The last unpin unmaps. Nothing else unmaps a live session's memory:
+// Close ends the session like any other ending, so a slice handed out
+// stays valid for its documented life whatever the peer does.
+
 // noDeadline makes a control read wait as long as the channel is open.
 var noDeadline time.Time
 
@@ -157,6 +191,66 @@ func (s *session) start() string {
 	return ""
 }
 
+// close ends s for Close and waits for its teardown. First it hands back
+// the slots the last zero-copy reads still hold, so that a peer draining
+// its rings sees every frame we took before the link goes (the bytes of
+// such a slot may then change; the memory stays mapped, see the pin
+// rules). A reader blocked in a read holds its lock but no slot.
+func (s *session) close() {
+	for _, q := range s.h.rxq {
+		if q.mu.TryLock() {
+			if q.st.held == s && !s.down.Load() && q.id < len(s.rx) {
+				touchPeer(s.rx[q.id].Release) // a fault: the link ends anyway
+			}
+			q.mu.Unlock()
+		}
+	}
+	s.fail(control.ReasonDeviceClosed, true)
+	<-s.torn
+}
+
+// untaken is how many frames written on s the peer has not taken yet,
+// over every transmit queue. Once s is torn down it is what teardown found:
+// 0 when the peer took everything before the link went, else an error
+// wrapping ErrLinkDown; so is an impossible transmit index, which ends s.
+func (s *session) untaken() (int, error) {
+	select {
+	case <-s.torn:
+		if left := s.txLeft.Load(); left != 0 {
+			return 0, &linkDownError{reason: fmt.Sprintf("the peer had not taken %s when the link went down", untakenString(left))}
+		}
+		return 0, nil
+	default:
+	}
+	n := 0
+	for _, q := range s.h.txq {
+		q.mu.Lock()
+		// Current under a queue lock: teardown has not begun, the rings
+		// are mapped. Otherwise wait for teardown's count.
+		c := 1
+		if s.h.sess.Load() == s {
+			c = q.inFlight(s)
+		}
+		q.mu.Unlock()
+		if c < 0 {
+			s.fail(control.ReasonCorruptRing, true)
+			return 0, &linkDownError{reason: "the peer corrupted a transmit ring's index"}
+		}
+		n += c
+	}
+	return n, nil
+}
+
+func untakenString(left int64) string {
+	if left < 0 {
+		return "frames behind a corrupt ring index"
+	}
+	if left == 1 {
+		return "1 frame"
+	}
+	return fmt.Sprintf("%d frames", left)
+}
+
 // abandon ends a session that completed its handshake but never started.
 func (s *session) abandon(reason string) {
 	_ = s.conn.Send(control.Disconnect{Reason: reason}, -1)
@@ -270,4 +364,54 @@ func (s *session) release() {
 	for _, r := range s.regions {
 		r.Close()
 	}
+}
+
+// sessionEnded is called by teardown with the queue's lock held, before the session's
+// memory goes away. It reports whether a zero-copy slice still points into
+// the session's regions: then the reader holds a pin on them, which it
+// drops on the next read or at Close.
+func (st *rxState) sessionEnded(s *session) (held bool) {
+	if st.last == s {
+		st.last = nil
+		st.downReason = s.reason
+	}
+	if st.held == s {
+		st.held = nil
+		st.deferred = append(st.deferred, s)
+		return true
+	}
+	return false
+}
+
+func (st *rxState) unmapDeferred() {
+	for i, s := range st.deferred {
+		s.unpin()
+		st.deferred[i] = nil
+	}
+	st.deferred = st.deferred[:0]
+}
+
+// sessionEnded is called by teardown with the queue's lock held. It reports whether a
+// FrameWriter holds a slot in s, whose regions must then stay mapped.
+func (st *txState) sessionEnded(s *session) (held bool) {
+	if st.owner == nil || st.ownerSess != s {
+		return false
+	}
+	st.orphans = append(st.orphans, orphan{st.owner, s})
+	st.owner, st.ownerSess = nil, nil
+	return true
+}
+
+// release unpins the orphaned sessions of w.
+func (st *txState) release(w *FrameWriter) {
+	kept := st.orphans[:0]
+	for _, o := range st.orphans {
+		if o.w == w {
+			o.s.unpin()
+		} else {
+			kept = append(kept, o)
+		}
+	}
+	clear(st.orphans[len(kept):])
+	st.orphans = kept
 }
