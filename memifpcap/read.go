@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -13,16 +12,6 @@ import (
 
 	"github.com/memifpcap/memifpcap/control"
 	"github.com/memifpcap/memifpcap/ring"
-)
-
-// How a reader waits for the next packet: poll the ring a little (the peer
-// is often mid-burst), then unmask the interrupt and sleep on the eventfd.
-// The sleep is cut into slices so that a lost wakeup cannot stall us: a C
-// peer publishes its index and reads our MASK_INT flag without a full fence
-// between them, so a signal can be skipped in the instant we unmask.
-const (
-	pollSpins  = 64
-	sleepSlice = 20 * time.Millisecond
 )
 
 // rxState is a receive queue's reader state, guarded by RxQueue.mu.
@@ -255,146 +244,88 @@ var errNoPacketYet = errors.New("memif: no packet ready")
 
 // nextPacket is next; with wait false it returns errNoPacketYet at once
 // instead of polling, sleeping or waiting for the link (then ErrLinkDown).
+// Taking a packet is here; how to wait when there is none is rxWait's.
 func (q *RxQueue) nextPacket(wait bool) ([][]byte, int, *session, error) {
-	st := &q.st
-	// The deadline is computed the first time the read has to wait, not
-	// on entry: a read that finds a packet ready reads no clock (time.Now
-	// costs as much as taking a packet off the ring). The microseconds
-	// spent polling before that do not count against ReadTimeout.
-	var dl time.Time
-	deadline := func() time.Time {
-		if dl.IsZero() && q.h.cfg.ReadTimeout > 0 {
-			dl = time.Now().Add(q.h.cfg.ReadTimeout)
-		}
-		return dl
-	}
-	spins := 0
+	w := rxWait{q: q}
 	for {
-		if len(st.deferred) > 0 {
-			st.unmapDeferred()
-		}
-		if q.h.closed.Load() {
-			return nil, 0, nil, io.EOF
-		}
-		if st.downReason != "" {
-			err := &linkDownError{reason: st.downReason}
-			st.downReason = ""
+		s, err := q.live(wait, &w)
+		if err != nil {
 			return nil, 0, nil, err
 		}
-		s := q.h.sess.Load()
-		if s == nil || s.down.Load() || q.id >= len(s.rx) {
-			if !wait {
-				if s != nil && !s.down.Load() {
-					// Up, but our client did not connect this queue.
-					return nil, 0, nil, errNoPacketYet
-				}
-				return nil, 0, nil, ErrLinkDown
-			}
-			if s != nil && !s.down.Load() {
-				// Nothing will ever arrive on this queue on this link:
-				// wait for the link to change (or the deadline).
-				st.last = s
-				if err := q.waitState(deadline()); err != nil {
-					return nil, 0, nil, err
-				}
-				continue
-			}
-			if err := q.waitLink(deadline()); err != nil {
-				return nil, 0, nil, err
-			}
-			continue
+		if s == nil {
+			continue // the link changed: look again
 		}
-		rx := s.rx[q.id]
-		if st.held != nil {
-			if st.held == s {
-				rx.Release()
-			}
-			st.held = nil
-		}
-		st.last = s
 		segs, n, err := q.take(s)
-		if err == nil {
+		switch {
+		case err == nil:
+			w.got(s)
 			return segs, n, s, nil
-		}
-		if err == errFiltered {
-			spins = 0
+		case err == errFiltered:
+			w.got(s)
+			w.spins = 0
 			continue
-		}
-		if !errors.Is(err, ring.ErrNoPacket) {
+		case !errors.Is(err, ring.ErrNoPacket):
 			// The peer's index is impossible: the ring cannot be trusted.
 			s.fail(fmt.Sprintf("%s: %v", control.ReasonCorruptRing, err), true)
 			continue
 		}
 		// Nothing complete to read, and nothing handed out is held (this
-		// is the first packet of its call; held was released above):
-		// give back the slots Next consumed while skipping bad
-		// descriptors. A peer whose bad chain filled the ring needs them
-		// to publish anything more, whether we wait or poll.
-		rx.Release()
+		// is the first packet of its call; live released it): give back
+		// the slots Next consumed while skipping bad descriptors. A peer
+		// whose bad chain filled the ring needs them to publish anything
+		// more, whether we wait or poll.
+		s.rx[q.id].Release()
 		if !wait {
 			return nil, 0, nil, errNoPacketYet
 		}
-		mode := q.RxMode()
-		if mode == RxModePoll {
-			// Busy-read with MASK_INT set: the peer never signals. Only
-			// the deadline is checked, and not on every spin.
-			rx.SetInterrupt(false)
-			spins++
-			if spins%pollSpins == 0 && !deadline().IsZero() && !time.Now().Before(dl) {
-				return nil, 0, nil, ErrTimeout
-			}
-			runtime.Gosched()
-			continue
-		}
-		if mode == RxModeAdaptive && spins < pollSpins {
-			spins++
-			runtime.Gosched()
-			continue
-		}
-		// Nothing for a while (adaptive), or nothing (interrupt): ask the
-		// peer for an interrupt, look once more (it may have published
-		// before it saw our request), sleep.
-		rx.SetInterrupt(true)
-		segs, n, err = q.take(s)
-		if err == nil || err == errFiltered {
-			if mode == RxModeAdaptive {
-				rx.SetInterrupt(false)
-			}
-			if err == nil {
-				return segs, n, s, nil
-			}
-			spins = 0
-			continue
-		}
-		slice := sleepSlice
-		if !deadline().IsZero() {
-			left := time.Until(dl)
-			if left <= 0 {
-				if mode == RxModeAdaptive {
-					rx.SetInterrupt(false)
-				}
-				return nil, 0, nil, ErrTimeout
-			}
-			slice = min(slice, left)
-		}
-		werr := s.rx[q.id].ev.Wait(slice)
-		if mode == RxModeAdaptive {
-			rx.SetInterrupt(false)
-		}
-		if werr == nil {
-			spins = 0
-			if !s.down.Load() {
-				q.stats.intrRecv.Add(1)
-			}
-		}
-		if !dl.IsZero() && !time.Now().Before(dl) {
-			// One last look: the packet may have come with the deadline.
-			if segs, n, err = q.take(s); err == nil {
-				return segs, n, s, nil
-			}
-			return nil, 0, nil, ErrTimeout
+		if err := w.pause(s); err != nil {
+			return nil, 0, nil, err
 		}
 	}
+}
+
+// live returns the session to read from, the link being up and carrying
+// this queue, after handing back what the last read held. On the way it
+// lets go of torn-down memory, reports Close (io.EOF) and a link drop
+// (once), and, when wait is set, waits for the link with the queue lock
+// released (then it returns a nil session: look again).
+func (q *RxQueue) live(wait bool, w *rxWait) (*session, error) {
+	st := &q.st
+	if len(st.deferred) > 0 {
+		st.unmapDeferred()
+	}
+	if q.h.closed.Load() {
+		return nil, io.EOF
+	}
+	if st.downReason != "" {
+		err := &linkDownError{reason: st.downReason}
+		st.downReason = ""
+		return nil, err
+	}
+	s := q.h.sess.Load()
+	switch {
+	case s == nil || s.down.Load():
+		if !wait {
+			return nil, ErrLinkDown
+		}
+		return nil, q.waitLink(w.deadline())
+	case q.id >= len(s.rx):
+		// Up, but our client did not connect this queue: nothing will
+		// arrive on it on this link.
+		if !wait {
+			return nil, errNoPacketYet
+		}
+		st.last = s
+		return nil, q.waitState(w.deadline())
+	}
+	if st.held != nil {
+		if st.held == s {
+			s.rx[q.id].Release()
+		}
+		st.held = nil
+	}
+	st.last = s
+	return s, nil
 }
 
 // waitState waits, with the queue lock released, for the next link state
