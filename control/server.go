@@ -313,11 +313,12 @@ func (h *serverHandshake) recv(after string) (Message, int, error) {
 	return nil, -1, h.refuse(ReasonInvalidMessage, err)
 }
 
-// run performs the handshake. handedOver reports that an interface's
-// Connect accepted c and the offer.
-func (h *serverHandshake) run() (handedOver bool, err error) {
+// admit sends HELLO, reads INIT and lets the interface it names admit the
+// client; the caller ACKs. Errors have refused the client already, where a
+// refusal is due.
+func (h *serverHandshake) admit() error {
 	cfg := &h.s.cfg
-	err = h.c.Send(Hello{
+	err := h.c.Send(Hello{
 		Name:            cfg.Name,
 		MinVersion:      Version,
 		MaxVersion:      Version,
@@ -327,36 +328,45 @@ func (h *serverHandshake) run() (handedOver bool, err error) {
 		MaxLog2RingSize: cfg.MaxLog2RingSize,
 	}, -1)
 	if err != nil {
-		return false, err
+		return err
 	}
 
 	m, fd, err := h.recv("after HELLO")
 	if err != nil {
-		return false, err
+		return err
 	}
 	if fd >= 0 {
 		unix.Close(fd) // INIT carries no fd
 	}
 	init, ok := m.(Init)
 	if !ok {
-		return false, h.refuse(ReasonUnexpected, fmt.Errorf("expected INIT after HELLO, got %s", m.Type()))
+		return h.refuse(ReasonUnexpected, fmt.Errorf("expected INIT after HELLO, got %s", m.Type()))
 	}
 	h.init, h.gotID = init, true
 	if init.Version != Version {
-		return false, h.refuse(ReasonVersion, fmt.Errorf("client speaks version 0x%04x, we speak 0x%04x", init.Version, Version))
+		return h.refuse(ReasonVersion, fmt.Errorf("client speaks version 0x%04x, we speak 0x%04x", init.Version, Version))
 	}
 	h.s.mu.Lock()
 	h.iface = h.s.ifaces[init.ID]
 	h.s.mu.Unlock()
 	if h.iface == nil {
-		return false, h.refuse(ReasonIDNotFound, nil)
+		return h.refuse(ReasonIDNotFound, nil)
 	}
 	h.lim, err = h.iface.Admit(init)
 	if err != nil {
-		return false, h.refuseWith(err)
+		return h.refuseWith(err)
 	}
 	if h.lim.Regions <= 0 || h.lim.Regions > int(cfg.MaxRegion)+1 {
 		h.lim.Regions = int(cfg.MaxRegion) + 1
+	}
+	return nil
+}
+
+// run performs the handshake. handedOver reports that an interface's
+// Connect accepted c and the offer.
+func (h *serverHandshake) run() (handedOver bool, err error) {
+	if err := h.admit(); err != nil {
+		return false, err
 	}
 	if err := h.c.Send(Ack{}, -1); err != nil {
 		return false, err

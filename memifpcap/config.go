@@ -199,15 +199,65 @@ func (c *Config) normalize() (*config, error) {
 	if c != nil {
 		n.Config = *c
 	}
+	n.setDefaults()
+	if errs := n.check(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &n, nil
+}
+
+// setDefaults gives every zero field its documented default.
+func (n *config) setDefaults() {
+	if n.Socket == "" {
+		n.Socket = DefaultSocket
+	}
+	if n.RingSize == 0 {
+		n.RingSize = DefaultRingSize
+	}
+	if n.BufferSize == 0 {
+		n.BufferSize = DefaultBufferSize
+	}
+	if n.SnapLen == 0 {
+		n.SnapLen = DefaultSnapLen
+	}
+	if n.WriteTimeout == 0 {
+		n.WriteTimeout = DefaultWriteTimeout
+	}
+	if n.HandshakeTimeout == 0 {
+		n.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if n.CloseLinger == 0 {
+		n.CloseLinger = DefaultCloseLinger
+	}
+	if n.ReconnectInterval == 0 {
+		n.ReconnectInterval = DefaultReconnectInterval
+	}
+	if n.Name == "" {
+		n.Name = DefaultName
+	}
+	if n.IfName == "" {
+		n.IfName = fmt.Sprintf("memifpcap%d", n.ID)
+	}
+	if n.RxQueues == 0 {
+		n.RxQueues = 1
+	}
+	if n.TxQueues == 0 {
+		n.TxQueues = 1
+	}
+	if n.CacheLine == 0 {
+		n.CacheLine = ring.DefaultCacheLine()
+	}
+}
+
+// check validates every field together, so that one error names every
+// problem, and derives addr and log2.
+func (n *config) check() []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("memif: config: "+format, args...))
 	}
 	if n.Role != RoleClient && n.Role != RoleServer {
 		bad("Role %d is neither RoleClient nor RoleServer", int(n.Role))
-	}
-	if n.Socket == "" {
-		n.Socket = DefaultSocket
 	}
 	addr, err := control.ParseAddr(n.Socket)
 	if err != nil {
@@ -223,9 +273,6 @@ func (c *Config) normalize() (*config, error) {
 	if n.Mode > ModePuntInject {
 		bad("Mode %d is not ethernet (0), ip (1) or punt-inject (2)", n.Mode)
 	}
-	if n.RingSize == 0 {
-		n.RingSize = DefaultRingSize
-	}
 	if n.RingSize < 2 || n.RingSize > 1<<ring.MaxLog2RingSize || n.RingSize&(n.RingSize-1) != 0 {
 		bad("RingSize %d is not a power of two from 2 to %d", n.RingSize, 1<<ring.MaxLog2RingSize)
 	} else {
@@ -233,14 +280,8 @@ func (c *Config) normalize() (*config, error) {
 			n.log2++
 		}
 	}
-	if n.BufferSize == 0 {
-		n.BufferSize = DefaultBufferSize
-	}
 	if n.BufferSize < 1 || n.BufferSize > 65535 {
 		bad("BufferSize %d is outside 1..65535", n.BufferSize)
-	}
-	if n.SnapLen == 0 {
-		n.SnapLen = DefaultSnapLen
 	}
 	if n.SnapLen < 1 {
 		bad("SnapLen %d is not positive", n.SnapLen)
@@ -248,26 +289,8 @@ func (c *Config) normalize() (*config, error) {
 	if n.ReadTimeout < 0 {
 		bad("ReadTimeout %v is negative (0 waits forever)", n.ReadTimeout)
 	}
-	if n.WriteTimeout == 0 {
-		n.WriteTimeout = DefaultWriteTimeout
-	}
-	if n.HandshakeTimeout == 0 {
-		n.HandshakeTimeout = DefaultHandshakeTimeout
-	}
 	if n.HandshakeTimeout < 0 {
 		bad("HandshakeTimeout %v is negative", n.HandshakeTimeout)
-	}
-	if n.CloseLinger == 0 {
-		n.CloseLinger = DefaultCloseLinger
-	}
-	if n.ReconnectInterval == 0 {
-		n.ReconnectInterval = DefaultReconnectInterval
-	}
-	if n.Name == "" {
-		n.Name = DefaultName
-	}
-	if n.IfName == "" {
-		n.IfName = fmt.Sprintf("memifpcap%d", n.ID)
 	}
 	if len(n.Name) >= control.NameSize {
 		bad("Name %q is longer than %d bytes", n.Name, control.NameSize-1)
@@ -275,14 +298,8 @@ func (c *Config) normalize() (*config, error) {
 	if len(n.IfName) >= control.NameSize {
 		bad("IfName %q is longer than %d bytes", n.IfName, control.NameSize-1)
 	}
-	if n.RxQueues == 0 {
-		n.RxQueues = 1
-	}
 	if n.RxQueues < 1 || n.RxQueues > MaxQueues {
 		bad("RxQueues %d is outside 1..%d", n.RxQueues, MaxQueues)
-	}
-	if n.TxQueues == 0 {
-		n.TxQueues = 1
 	}
 	if n.TxQueues < 1 || n.TxQueues > MaxQueues {
 		bad("TxQueues %d is outside 1..%d", n.TxQueues, MaxQueues)
@@ -290,14 +307,8 @@ func (c *Config) normalize() (*config, error) {
 	if n.RxMode < RxModeAdaptive || n.RxMode > RxModeInterrupt {
 		bad("RxMode %d is not adaptive (0), poll (1) or interrupt (2)", int(n.RxMode))
 	}
-	if n.CacheLine == 0 {
-		n.CacheLine = ring.DefaultCacheLine()
-	}
 	if n.CacheLine != 64 && n.CacheLine != 128 {
 		bad("CacheLine %d is neither 64 nor 128", n.CacheLine)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return &n, nil
+	return errs
 }

@@ -151,67 +151,12 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 			s.release()
 		}
 	}()
-	// control closes the offered fds if we refuse, so work on duplicates
-	// and close the originals only once we own them.
-	mem := make([][]byte, len(offer.Regions))
-	for n, ro := range offer.Regions {
-		fd, err := dupFD(ro.FD)
-		if err != nil {
-			return "", reject(control.ReasonDeviceError)
-		}
-		r, err := ring.MapRegion(fd, ro.Size, h.cfg.RequireSealedRegions)
-		if err != nil {
-			return "", reject((fmt.Sprintf("Failed to map region %d: %v", n, err)))
-		}
-		s.regions = append(s.regions, r)
-		s.unsealed = s.unsealed || !r.Sealed
-		mem[n] = r.Data
+	mem, err := s.mapRegions(offer)
+	if err != nil {
+		return "", err
 	}
-	for _, ro := range offer.Rings {
-		m := ro.Msg
-		if int(m.Region) >= len(mem) {
-			return "", reject(control.ReasonRegionIndex)
-		}
-		region := mem[m.Region]
-		if uint64(m.Offset)+uint64(ring.RingBytes(h.cfg.CacheLine, m.Log2RingSize)) > uint64(len(region)) {
-			return "", reject(fmt.Sprintf("Ring %d outside region %d", m.Index, m.Region))
-		}
-		r, err := ring.NewRing(region[m.Offset:], h.cfg.CacheLine, m.Log2RingSize)
-		if err != nil {
-			return "", reject((fmt.Sprintf("Bad ring %d: %v", m.Index, err)))
-		}
-		if r.Cookie() != ring.Cookie {
-			return "", reject(control.ReasonWrongRing)
-		}
-		fd, err := dupFD(ro.FD)
-		if err != nil {
-			return "", reject(control.ReasonDeviceError)
-		}
-		ev, err := ring.EventFDFrom(fd)
-		if err != nil {
-			return "", reject(control.ReasonMissingIntFD)
-		}
-		s.events = append(s.events, ev)
-		rc := ring.Config{Role: ring.Server, Regions: mem}
-		// control hands the rings over as C2S 0..n-1, then S2C 0..m-1,
-		// within our Limits; check anyway, the queues are indexed by it.
-		c2s := m.Flags&control.RingFlagC2S != 0
-		next := len(s.tx)
-		if c2s {
-			next = len(s.rx)
-		}
-		if int(m.Index) != next {
-			return "", reject(control.ReasonRingIndex)
-		}
-		if err := s.addRing(r, rc, ev, c2s); err != nil {
-			if err == errRingIndex {
-				return "", reject(control.ReasonRingIndex)
-			}
-			return "", reject(control.ReasonDeviceError)
-		}
-	}
-	if len(s.rx) == 0 || len(s.tx) == 0 {
-		return "", reject(control.ReasonRingIndex)
+	if err := s.addServerRings(offer, mem); err != nil {
+		return "", err
 	}
 	s.resetRings()
 	s.armRx()
@@ -226,6 +171,80 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 		closeFD(ro.FD)
 	}
 	return h.cfg.IfName, nil
+}
+
+// mapRegions maps the regions the client offered; control closes the
+// offered fds if we refuse, so it works on duplicates (Connect closes the
+// originals once s owns everything). Errors are refusals.
+func (s *session) mapRegions(offer *control.Offer) ([][]byte, error) {
+	mem := make([][]byte, len(offer.Regions))
+	for n, ro := range offer.Regions {
+		fd, err := dupFD(ro.FD)
+		if err != nil {
+			return nil, reject(control.ReasonDeviceError)
+		}
+		r, err := ring.MapRegion(fd, ro.Size, s.h.cfg.RequireSealedRegions)
+		if err != nil {
+			return nil, reject(fmt.Sprintf("Failed to map region %d: %v", n, err))
+		}
+		s.regions = append(s.regions, r)
+		s.unsealed = s.unsealed || !r.Sealed
+		mem[n] = r.Data
+	}
+	return mem, nil
+}
+
+// addServerRings adds the rings the client offered, each where ADD_RING
+// says, after checking it lies inside its region and carries the cookie.
+// Errors are refusals.
+func (s *session) addServerRings(offer *control.Offer, mem [][]byte) error {
+	cacheLine := s.h.cfg.CacheLine
+	for _, ro := range offer.Rings {
+		m := ro.Msg
+		if int(m.Region) >= len(mem) {
+			return reject(control.ReasonRegionIndex)
+		}
+		region := mem[m.Region]
+		if uint64(m.Offset)+uint64(ring.RingBytes(cacheLine, m.Log2RingSize)) > uint64(len(region)) {
+			return reject(fmt.Sprintf("Ring %d outside region %d", m.Index, m.Region))
+		}
+		r, err := ring.NewRing(region[m.Offset:], cacheLine, m.Log2RingSize)
+		if err != nil {
+			return reject(fmt.Sprintf("Bad ring %d: %v", m.Index, err))
+		}
+		if r.Cookie() != ring.Cookie {
+			return reject(control.ReasonWrongRing)
+		}
+		fd, err := dupFD(ro.FD)
+		if err != nil {
+			return reject(control.ReasonDeviceError)
+		}
+		ev, err := ring.EventFDFrom(fd)
+		if err != nil {
+			return reject(control.ReasonMissingIntFD)
+		}
+		s.events = append(s.events, ev)
+		// control hands the rings over as C2S 0..n-1, then S2C 0..m-1,
+		// within our Limits; check anyway, the queues are indexed by it.
+		c2s := m.Flags&control.RingFlagC2S != 0
+		next := len(s.tx)
+		if c2s {
+			next = len(s.rx)
+		}
+		if int(m.Index) != next {
+			return reject(control.ReasonRingIndex)
+		}
+		if err := s.addRing(r, ring.Config{Role: ring.Server, Regions: mem}, ev, c2s); err != nil {
+			if err == errRingIndex {
+				return reject(control.ReasonRingIndex)
+			}
+			return reject(control.ReasonDeviceError)
+		}
+	}
+	if len(s.rx) == 0 || len(s.tx) == 0 {
+		return reject(control.ReasonRingIndex)
+	}
+	return nil
 }
 
 func dupFD(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
