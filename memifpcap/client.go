@@ -142,7 +142,7 @@ func (h *Handle) dial(ctx context.Context) (*session, error) {
 	defer stop()
 
 	s := newSession(h, conn)
-	_, err = control.ClientHandshake(conn, control.ClientParams{
+	res, err := control.ClientHandshake(conn, control.ClientParams{
 		ID:          c.ID,
 		Mode:        c.Mode,
 		Secret:      c.Secret,
@@ -158,6 +158,7 @@ func (h *Handle) dial(ctx context.Context) (*session, error) {
 		}
 		return nil, &connectError{addr: c.addr.String(), id: c.ID, err: err}
 	}
+	s.peerName, s.peerIfName = res.Hello.Name, res.PeerIfName
 	// CONNECTED: the server has reset the rings (DPDK does so on CONNECT)
 	// and now has no credit on S2C until we refill it.
 	s.resetRings()

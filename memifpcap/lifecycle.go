@@ -63,6 +63,9 @@ type session struct {
 	events  []*ring.EventFD
 	// unsealed: a region can be shrunk by the peer (see fault.go).
 	unsealed bool
+	// The peer's application name (HELLO or INIT) and interface name
+	// (CONNECT or CONNECTED).
+	peerName, peerIfName string
 
 	// Queue i of each direction (see rxLink, txLink). A server's client
 	// may connect fewer queues than the Handle has.

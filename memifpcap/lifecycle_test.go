@@ -240,3 +240,21 @@ func TestOpenContextInterruptsAStalledHandshake(t *testing.T) {
 	require.True(t, strings.Contains(err.Error(), "interrupted"), err.Error())
 	require.False(t, errors.Is(err, memifpcap.ErrTimeout))
 }
+
+// Each side knows the other's names from the handshake.
+func TestPeerName(t *testing.T) {
+	t.Parallel()
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock, Name: "the-server", IfName: "srv0"},
+		memifpcap.Config{Socket: sock, Name: "the-client", IfName: "cli0"})
+	name, ifName := srv.PeerName()
+	require.Equal(t, "the-client", name)
+	require.Equal(t, "cli0", ifName)
+	name, ifName = cli.PeerName()
+	require.Equal(t, "the-server", name)
+	require.Equal(t, "srv0", ifName)
+	require.NoError(t, cli.CloseContext(canceled()))
+	waitDisconnects(t, srv, 1)
+	name, ifName = srv.PeerName()
+	require.Empty(t, name+ifName)
+}

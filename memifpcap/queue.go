@@ -88,6 +88,18 @@ func (h *Handle) ConnectedQueues() (rx, tx int) {
 	return len(s.rx), len(s.tx)
 }
 
+// PeerName reports the peer of the current link: its application name
+// (from its HELLO or INIT: "DPDK 22.11.11", "VPP 24.10", "memifpcap") and
+// its interface name (from CONNECT or CONNECTED: VPP's "memif0/0", DPDK's
+// port name). Both are empty while the link is down.
+func (h *Handle) PeerName() (name, ifName string) {
+	s := h.sess.Load()
+	if s == nil || s.down.Load() {
+		return "", ""
+	}
+	return s.peerName, s.peerIfName
+}
+
 // RxMode is how a receive queue waits for frames.
 type RxMode int
 

@@ -145,6 +145,7 @@ func (i *serverIface) Connect(conn *control.Conn, init control.Init, offer *cont
 		}
 	}(debug.SetPanicOnFault(true))
 	s := newSession(h, conn)
+	s.peerName, s.peerIfName = init.Name, peerIfName
 	ok := false
 	defer func() {
 		if !ok {
