@@ -33,6 +33,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/memifpcap/memifpcap/control"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 )
 
@@ -57,7 +58,7 @@ type Handle struct {
 
 	stateMu sync.Mutex
 	stateCh chan struct{} // closed and replaced on every link state change
-	dialing closer        // client: the control channel being set up, so Close can abort it
+	dialing *control.Conn // client: the control channel being set up, so Close can abort it
 	server  *sharedServer // server: the socket this Handle is registered on
 	loops   sync.WaitGroup
 	closeMu sync.Mutex // serializes Close
@@ -67,8 +68,6 @@ type Handle struct {
 
 	stats counters // link-level: connects, disconnects
 }
-
-type closer interface{ Close() error }
 
 // Open opens a memif interface as cfg describes (nil means every default:
 // a client of interface id 0 on DefaultSocket, ethernet mode, 1024 slots of
