@@ -1,5 +1,3 @@
-//go:build linux
-
 package control
 
 import (
@@ -8,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -39,7 +36,7 @@ const recvBufSize = 2 * MsgSize
 // some: a hostile peer sending several fds must have them all delivered so we
 // can close them, and anything beyond this sets MSG_CTRUNC (the kernel closes
 // what did not fit).
-var recvOOBSize = unix.CmsgSpace(16*4) + unix.CmsgSpace(unix.SizeofUcred)
+var recvOOBSize = unix.CmsgSpace(16*4) + credSpace
 
 func newConn(uc *net.UnixConn) *Conn {
 	return &Conn{uc: uc}
@@ -187,27 +184,6 @@ func parseRights(oob []byte) ([]int, error) {
 		fds = append(fds, got...)
 	}
 	return fds, nil
-}
-
-// PeerCred returns the credentials of the process at the other end, as the
-// kernel recorded them at connect time (SO_PEERCRED). memif does not use them
-// to authenticate; they are useful in logs.
-func (c *Conn) PeerCred() (*unix.Ucred, error) {
-	rc, err := c.uc.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("memif: peer credentials: %w", err)
-	}
-	var cred *unix.Ucred
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return nil, fmt.Errorf("memif: peer credentials: %w", err)
-	}
-	if serr != nil {
-		return nil, fmt.Errorf("memif: peer credentials: %w", os.NewSyscallError("getsockopt SO_PEERCRED", serr))
-	}
-	return cred, nil
 }
 
 // Close closes the channel; a Recv blocked in another goroutine returns an

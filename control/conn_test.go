@@ -315,15 +315,3 @@ func TestConnSendRefusesBadMessage(t *testing.T) {
 		t.Fatalf("peer received %#v, %v", m, err)
 	}
 }
-
-func TestConnPeerCred(t *testing.T) {
-	t.Parallel()
-	a, _ := connPair(t)
-	cred, err := a.PeerCred()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int(cred.Pid) != os.Getpid() || int(cred.Uid) != os.Getuid() {
-		t.Errorf("PeerCred = %+v, want pid %d uid %d", cred, os.Getpid(), os.Getuid())
-	}
-}

@@ -1,5 +1,3 @@
-//go:build linux
-
 package control
 
 import (
@@ -96,37 +94,6 @@ func removeStaleSocket(path string) error {
 	default:
 		return fmt.Errorf("memif: socket %s: probing existing socket: %w", path, err)
 	}
-}
-
-// probeSocket tries a non-blocking SOCK_SEQPACKET connect to path. Connects on
-// AF_UNIX complete or fail at once, so no poller is needed.
-func probeSocket(path string) error {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("socket", err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		return os.NewSyscallError("connect", err)
-	}
-	return nil
-}
-
-func (l *Listener) setPassCred() error {
-	rc, err := l.ul.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("memif: listen on %s: %w", l.addr, err)
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
-	}); err != nil {
-		return fmt.Errorf("memif: listen on %s: %w", l.addr, err)
-	}
-	if serr != nil {
-		return fmt.Errorf("memif: listen on %s: %w", l.addr, os.NewSyscallError("setsockopt SO_PASSCRED", serr))
-	}
-	return nil
 }
 
 // Accept waits for the next client. After Close it returns an error wrapping
