@@ -27,6 +27,8 @@ package memifpcap
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -89,6 +91,9 @@ func Open(cfg *Config) (*Handle, error) {
 // When ctx ends first, the error wraps ctx.Err(). ctx does not outlive
 // OpenContext: the Handle is ended by Close.
 func OpenContext(ctx context.Context, cfg *Config) (*Handle, error) {
+	if runtime.GOOS != "linux" {
+		return nil, fmt.Errorf("memif: not supported on %s: memif needs Linux (memfd, eventfd, SOCK_SEQPACKET)", runtime.GOOS)
+	}
 	c, err := cfg.normalize()
 	if err != nil {
 		return nil, err
