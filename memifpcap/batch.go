@@ -189,7 +189,7 @@ func (st *rxState) fill(m *Message, n int, meta uint32) int {
 // least one frame is written, a full ring ends the batch early with a nil
 // error: send the rest, ms[n:], again. It fails at once with ErrLinkDown
 // while the link is down. A frame that can never be sent (empty: an error
-// wrapping ring.ErrEmptyFrame; too large: ring.ErrFrameTooLarge) ends the
+// wrapping ErrEmptyFrame; too large: ErrFrameTooLarge) ends the
 // batch with its index n and the error, and counts in Stats().TxDropped;
 // the frames before it are sent.
 func (q *TxQueue) WriteBatch(ms []Message) (int, error) {

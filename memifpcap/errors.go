@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/memifpcap/memifpcap/ring"
 )
 
 var (
@@ -26,6 +28,14 @@ var (
 	// does not carry: a server's client offered fewer rings than the
 	// server has queues.
 	ErrNoQueue = errors.New("memif: queue not connected")
+
+	// ErrEmptyFrame is wrapped by the error of a write of an empty frame:
+	// memif cannot describe one to DPDK or VPP.
+	ErrEmptyFrame = ring.ErrEmptyFrame
+
+	// ErrFrameTooLarge is wrapped by the error of a write of a frame that
+	// needs more descriptors than the whole ring has.
+	ErrFrameTooLarge = ring.ErrFrameTooLarge
 
 	errBadRxMode = errors.New("unknown rx mode")
 )

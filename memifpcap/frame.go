@@ -156,10 +156,10 @@ var errNothingQueued = fmt.Errorf("memif: frame writer: nothing to queue: %w", r
 // Handle's other writers; the FrameWriter is empty again, and its next
 // frame goes into the next slot. Flush publishes the queued frames.
 //
-// Errors: an error wrapping ring.ErrEmptyFrame when no byte was written;
+// Errors: an error wrapping ErrEmptyFrame when no byte was written;
 // ErrLinkDown when the link went down since the slot was reserved; for a
 // frame larger than a slot, those of WritePacketData (ErrTimeout when the
-// ring has no room for the chain; an error wrapping ring.ErrFrameTooLarge).
+// ring has no room for the chain; an error wrapping ErrFrameTooLarge).
 // The frame is dropped then, and counted in Stats().TxDropped (unless it
 // was empty).
 func (w *FrameWriter) Queue() error {
