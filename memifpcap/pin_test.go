@@ -143,17 +143,19 @@ func sendPinFrames(t *testing.T, h *memifpcap.Handle, queue int) {
 	require.Equal(t, len(ms), n)
 }
 
-// The same when the reader's own Handle is closed by another goroutine
-// (memifdump's signal handler does that) between a read and the use of its
-// result: the memory stays mapped until the reader's next read, io.EOF.
-func TestSlicesOutliveClose(t *testing.T) {
+// eachPinCase runs end for every pinCase in both roles: a pair with two
+// queues each way, the frames sent and read; end makes the memory go
+// (the test is its name) and returns the error the queue's next read must
+// wrap. Then every view is touched and that read checked.
+func eachPinCase(t *testing.T, end func(t *testing.T, sock string, role memifpcap.Role, reader, peer *memifpcap.Handle) error) {
 	for _, role := range []memifpcap.Role{memifpcap.RoleClient, memifpcap.RoleServer} {
 		for _, c := range pinCases {
 			t.Run(fmt.Sprintf("%v/%s", role, c.name), func(t *testing.T) {
 				t.Parallel()
 				sock := sockPath(t)
-				srv, cli := pair(t, memifpcap.Config{Socket: sock, RxQueues: 2, TxQueues: 2},
-					memifpcap.Config{Socket: sock, RxQueues: 2, TxQueues: 2})
+				srv, cli := pair(t, memifpcap.Config{Socket: sock, ReadTimeout: 20 * time.Second, RxQueues: 2, TxQueues: 2},
+					memifpcap.Config{Socket: sock, ReadTimeout: 20 * time.Second, ReconnectInterval: 10 * time.Millisecond,
+						RxQueues: 2, TxQueues: 2})
 				reader, peer := cli, srv
 				if role == memifpcap.RoleServer {
 					reader, peer = srv, cli
@@ -162,65 +164,46 @@ func TestSlicesOutliveClose(t *testing.T) {
 				views := c.read(t, reader)
 				want := wantViews(c)
 				require.Len(t, views, len(want))
-				closed := make(chan error, 1)
-				go func() { closed <- reader.Close() }()
-				select {
-				case err := <-closed:
-					require.NoError(t, err)
-				case <-time.After(20 * time.Second):
-					t.Fatal("Close did not return")
-				}
+				wantErr := end(t, sock, role, reader, peer)
 				for i, v := range views {
 					touch(t, fmt.Sprintf("view %d", i), v, want[i])
 				}
-				_, _, err := reader.ReadPacketData()
-				require.ErrorIs(t, err, io.EOF)
+				// The next read of the queue reports the end and lets
+				// go of the old memory.
+				_, _, err := reader.RxQueue(c.queue).ReadPacketData()
+				require.ErrorIs(t, err, wantErr)
 			})
 		}
 	}
 }
 
-func TestSlicesOutliveThePeer(t *testing.T) {
-	for _, role := range []memifpcap.Role{memifpcap.RoleClient, memifpcap.RoleServer} {
-		for _, c := range pinCases {
-			t.Run(fmt.Sprintf("%v/%s", role, c.name), func(t *testing.T) {
-				t.Parallel()
-				sock := sockPath(t)
-				srvCfg := memifpcap.Config{Socket: sock, ReadTimeout: 20 * time.Second, RxQueues: 2, TxQueues: 2}
-				cliCfg := memifpcap.Config{Socket: sock, ReadTimeout: 20 * time.Second, ReconnectInterval: 10 * time.Millisecond,
-					RxQueues: 2, TxQueues: 2}
-				srv, cli := pair(t, srvCfg, cliCfg)
-				reader, peer := cli, srv
-				if role == memifpcap.RoleServer {
-					reader, peer = srv, cli
-				}
-				sendPinFrames(t, peer, c.queue)
-				views := c.read(t, reader)
-				want := wantViews(c)
-				require.Len(t, views, len(want))
+// The same when the reader's own Handle is closed by another goroutine
+// (memifdump's signal handler does that) between a read and the use of its
+// result: the memory stays mapped until the reader's next read, io.EOF.
+func TestSlicesOutliveClose(t *testing.T) {
+	eachPinCase(t, func(t *testing.T, _ string, _ memifpcap.Role, reader, _ *memifpcap.Handle) error {
+		closed := make(chan error, 1)
+		go func() { closed <- reader.Close() }()
+		require.NoError(t, result(t, closed, 20*time.Second, "Close"))
+		return io.EOF
+	})
+}
 
-				// The peer vanishes; teardown runs.
-				require.NoError(t, peer.Close())
-				waitDisconnects(t, reader, 1)
-				if role == memifpcap.RoleClient {
-					// A new server on the same socket: the client
-					// reconnects with new memory while the old views
-					// are still held.
-					srv2, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, RxQueues: 2, TxQueues: 2})
-					require.NoError(t, err)
-					t.Cleanup(func() { srv2.Close() })
-					require.NoError(t, reader.WaitLinkUp(waitCtx(t, 20*time.Second)))
-				}
-				for i, v := range views {
-					touch(t, fmt.Sprintf("view %d", i), v, want[i])
-				}
-				// The next read of the queue reports the drop and lets
-				// go of the old memory.
-				_, _, err := reader.RxQueue(c.queue).ReadPacketData()
-				require.ErrorIs(t, err, memifpcap.ErrLinkDown)
-			})
+func TestSlicesOutliveThePeer(t *testing.T) {
+	eachPinCase(t, func(t *testing.T, sock string, role memifpcap.Role, reader, peer *memifpcap.Handle) error {
+		// The peer vanishes; teardown runs.
+		require.NoError(t, peer.Close())
+		waitDisconnects(t, reader, 1)
+		if role == memifpcap.RoleClient {
+			// A new server on the same socket: the client reconnects
+			// with new memory while the old views are still held.
+			srv2, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, RxQueues: 2, TxQueues: 2})
+			require.NoError(t, err)
+			t.Cleanup(func() { srv2.Close() })
+			require.NoError(t, reader.WaitLinkUp(waitCtx(t, 20*time.Second)))
 		}
-	}
+		return memifpcap.ErrLinkDown
+	})
 }
 
 // A FrameWriter building a frame when the peer vanishes keeps writing into
