@@ -512,7 +512,7 @@ func TestClientStalledServer(t *testing.T) {
 			if err == nil || err.Error() != tt.want || !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("ClientHandshake = %v, want %q wrapping os.ErrDeadlineExceeded", err, tt.want)
 			}
-			if el := time.Since(start); el > 3*time.Second {
+			if el := time.Since(start); el > 30*time.Second {
 				t.Errorf("gave up after %v", el)
 			}
 		})
@@ -883,7 +883,7 @@ func TestServerClose(t *testing.T) {
 	if err := ts.s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if el := time.Since(start); el > 3*time.Second {
+	if el := time.Since(start); el > 30*time.Second {
 		t.Errorf("Close took %v with a pending handshake", el)
 	}
 	if _, _, err := staller.Recv(time.Now().Add(5 * time.Second)); !errors.Is(err, io.EOF) {

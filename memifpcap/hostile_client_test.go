@@ -57,7 +57,7 @@ func TestHostileServerHandshake(t *testing.T) {
 		start := time.Now()
 		_, err = memifpcap.Open(&memifpcap.Config{Socket: sock, HandshakeTimeout: 300 * time.Millisecond})
 		require.ErrorContains(t, err, tt.want, tt.name)
-		require.Less(t, time.Since(start), 2*time.Second, tt.name)
+		require.Less(t, time.Since(start), 20*time.Second, tt.name)
 		if tt.hello == nil {
 			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 		}

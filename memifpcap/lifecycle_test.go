@@ -15,20 +15,6 @@ import (
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
-// result waits for the value a goroutine sends, failing after d instead of
-// hanging.
-func result[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(d):
-		t.Fatalf("%s: nothing after %v", what, d)
-	}
-	var zero T
-	return zero
-}
-
 // Every frame WritePacketData accepted reaches a peer that keeps reading,
 // although Close comes right after the last write: Close lingers until the
 // peer took them.

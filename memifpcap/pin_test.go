@@ -247,3 +247,17 @@ func TestFrameWriterSlotOutlivesThePeer(t *testing.T) {
 		})
 	}
 }
+
+// result waits for the value a goroutine sends, failing after d instead of
+// hanging.
+func result[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("%s: nothing after %v", what, d)
+	}
+	var zero T
+	return zero
+}
