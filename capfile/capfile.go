@@ -685,10 +685,16 @@ func (r *ngReader) packetBlock(p *Packet, typ, length uint32, start int64) error
 		}
 		ifc = &r.ifaces[0]
 		ifcIndex = 0
+		// The block holds the original length cut to the snap length (0:
+		// none), padded: a block with room for less is corrupt, as
+		// libpcap says, not a shorter capture.
 		origlen = uint64(r.order.Uint32(b))
-		caplen = min(origlen, uint64(body-fixed))
+		caplen = origlen
 		if ifc.snapLen != 0 {
 			caplen = min(caplen, uint64(ifc.snapLen))
+		}
+		if caplen > uint64(body-fixed) {
+			return bad("simple packet block of %d bytes cannot hold the %d bytes it claims (original length %d, snap length %d)", length, caplen, origlen, ifc.snapLen)
 		}
 	} else {
 		var id uint32

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -440,7 +441,7 @@ func TestReaderHandBuiltFiles(t *testing.T) {
 	f.epb(0, 2_500_000_001, 4, 64, []byte{9, 8, 7, 6})
 	f.block(0x0BAD, []byte{1, 2, 3}) // unknown: skipped
 	f.epb(1, 3*1024+512, 2, 2, []byte{5, 5})
-	f.spb(200, frame(7, 150)) // caplen = min(200, room, snaplen 0 = none) = 152 (room, padded)
+	f.spb(150, frame(7, 150)) // caplen = min(150, snaplen 0 = none); 2 bytes of padding
 	b := f.buf.Bytes()
 	g := newNgFile(le)
 	g.idb(1, 0).add(frame(8, 70))
@@ -452,9 +453,8 @@ func TestReaderHandBuiltFiles(t *testing.T) {
 	require.Equal(t, 64, ps[0].Length)
 	require.True(t, time.Unix(3, 500_000_000).Equal(ps[1].Timestamp), "%v", ps[1].Timestamp)
 	require.True(t, ps[1].Timestamp.Equal(ps[2].Timestamp), "a simple packet block has no timestamp: it takes the last one")
-	require.Equal(t, 152, len(ps[2].Data))
-	require.Equal(t, frame(7, 150), ps[2].Data[:150])
-	require.Equal(t, 200, ps[2].Length)
+	require.Equal(t, frame(7, 150), ps[2].Data)
+	require.Equal(t, 150, ps[2].Length)
 	require.Equal(t, frame(8, 70), ps[3].Data)
 	require.Equal(t, 4, ps[3].Number)
 }
@@ -616,4 +616,106 @@ func FuzzCaptureReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReaderIssue10Files: the files memifdump -r trusted (issue 10, item
+// 4), with no length check of the caller's: each is a named error, and a
+// claimed length costs no more memory than the bytes that came.
+func TestReaderIssue10Files(t *testing.T) {
+	le := binary.LittleEndian
+	ok := frame(1, 64)
+	const mib300 = 300 << 20
+	epb4G := func() []byte {
+		// An EPB of 92 bytes (64 of data) claiming a 4 GiB capture.
+		f := newNgFile(le).idb(1, 0)
+		return f.epb(0, 0, 0xffffffff, 0xffffffff, ok).buf.Bytes()
+	}()
+	spb300 := newNgFile(le).idb(1, 0).spb(mib300, ok).buf.Bytes()
+	odd := newNgFile(le).idb(1, 0).add(ok).blockLen(6, make([]byte, 30), 42).buf.Bytes()
+	pcap300 := newPcapFile(le, false, 1).add(ok).rec(1, 2, mib300, mib300, ok).buf.Bytes()
+	ngCut := newNgFile(le).idb(1, 0).add(ok).add(ok).buf.Bytes()
+	ngCut = ngCut[:len(ngCut)-50]
+	for _, c := range []struct {
+		name string
+		file []byte
+		n    int // packets read before the error
+		want string
+	}{
+		{"epb 4 GiB", epb4G, 0, "test.cap: packet 1: pcapng block at byte 48: captured length 4294967295 does not fit its 96-byte block"},
+		{"spb 300 MiB", spb300, 0, "test.cap: packet 1: pcapng block at byte 48: simple packet block of 80 bytes cannot hold the 314572800 bytes it claims (original length 314572800, snap length 0)"},
+		{"block length not a multiple of 4", odd, 1, "test.cap: pcapng block at byte 144 (after packet 1): block type 0x6 has an impossible total length 42"},
+		{"pcap second record 300 MiB", pcap300, 1, "test.cap: packet 2: truncated record: it holds 314572800 bytes, the file ends 64 bytes into it"},
+		{"pcapng cut short", ngCut, 1, "test.cap: pcapng block at byte 144 (after packet 1): truncated block: 96 bytes long, the file ends 46 bytes into it"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, size := range []int64{int64(len(c.file)), -1} {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				r, err := NewReader(bytes.NewReader(c.file), "test.cap", size, nil)
+				require.NoError(t, err)
+				var p Packet
+				n := 0
+				for err = r.Next(&p); err == nil; err = r.Next(&p) {
+					n++
+				}
+				runtime.ReadMemStats(&after)
+				require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "size %d: allocated for a claim", size)
+				require.Equal(t, c.n, n, "size %d", size)
+				var fe *Error
+				require.ErrorAs(t, err, &fe, "size %d", size)
+				if size >= 0 || c.name == "epb 4 GiB" || c.name == "spb 300 MiB" || c.name == "block length not a multiple of 4" {
+					require.EqualError(t, err, c.want, "size %d", size)
+				}
+				require.NotEqual(t, 0, fe.Packet+int(len(fe.File)), "names the file")
+			}
+		})
+	}
+}
+
+func TestReaderLinkTypes(t *testing.T) {
+	le := binary.LittleEndian
+	ok := frame(1, 64)
+	read := func(b []byte) (uint32, []Packet) {
+		r, err := NewReader(bytes.NewReader(b), "x", int64(len(b)), nil)
+		require.NoError(t, err)
+		lt, _ := r.LinkType()
+		var ps []Packet
+		var p Packet
+		for err = r.Next(&p); err == nil; err = r.Next(&p) {
+			p.Data = bytes.Clone(p.Data)
+			ps = append(ps, p)
+		}
+		require.ErrorIs(t, err, io.EOF)
+		return lt, ps
+	}
+	lt, ps := read(newPcapFile(le, false, 257).add(ok).buf.Bytes())
+	require.EqualValues(t, 257, lt)
+	require.EqualValues(t, 257, ps[0].LinkType)
+	// 0x14000001: Ethernet, FCS present, 1 16-bit word of it (libpcap).
+	lt, ps = read(newPcapFile(le, false, 0x14000001).add(ok).buf.Bytes())
+	require.EqualValues(t, 1, lt)
+	require.EqualValues(t, 1, ps[0].LinkType)
+	require.Equal(t, 2, ps[0].FCSLen)
+	lt, ps = read(newPcapFile(le, false, 0x44000001).add(ok).buf.Bytes())
+	require.EqualValues(t, 1, lt)
+	require.Equal(t, 8, ps[0].FCSLen)
+	// Snap length 0, and a record longer than the snap length: read.
+	f := newPcapFile(le, false, 1)
+	le.PutUint32(f.buf.Bytes()[16:], 0)
+	_, ps = read(f.add(ok).buf.Bytes())
+	require.Len(t, ps, 1)
+	f = newPcapFile(le, false, 1)
+	le.PutUint32(f.buf.Bytes()[16:], 10)
+	_, ps = read(f.add(ok).buf.Bytes())
+	require.Equal(t, ok, ps[0].Data)
+	// Two sections, the second of another link type, in the other order.
+	b := newNgFile(le).idb(1, 0).add(ok).buf.Bytes()
+	b = append(b, newNgFile(binary.BigEndian).idb(101, 0).idb(228, 0).epb(1, 0, 20, 20, ok[:20]).buf.Bytes()...)
+	lt, ps = read(b)
+	require.EqualValues(t, 1, lt)
+	require.Len(t, ps, 2)
+	require.EqualValues(t, 228, ps[1].LinkType)
+	require.Equal(t, 1, ps[1].Interface)
+	require.Equal(t, 1, ps[1].Section)
+	require.Equal(t, 2, ps[1].Number)
 }

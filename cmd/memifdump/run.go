@@ -89,10 +89,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.read != "" && o.write != "" {
 		return nil, usagef("-r prints a file: it cannot be combined with -w")
 	}
-	if o.read != "" && o.bpfFile != "" {
-		// The filter runs in the Handle, on live frames only.
-		return nil, usagef("-r prints a file as it is: it cannot be combined with -bpf")
-	}
 
 	switch *format {
 	case "":
