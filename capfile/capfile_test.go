@@ -586,10 +586,20 @@ func FuzzCaptureReader(f *testing.F) {
 	f.Add(g.idb(1, 0, g.opt(ngOptTsresol, []byte{9})).add(frame(1, 64)).spb(64, frame(2, 64)).buf.Bytes())
 	h := newNgFile(be)
 	f.Add(h.idb(1, 64, h.opt(ngOptTsoffset, make([]byte, 8))).epb(0, 1, 3, 9, []byte{1, 2, 3}).buf.Bytes())
+	// Issue 10's files: FCS bits, a 300 MiB simple packet block, two
+	// sections, a record claiming 300 MiB.
+	f.Add(newPcapFile(le, false, 0x14000001).add(frame(1, 66)).buf.Bytes())
+	f.Add(newNgFile(le).idb(1, 0).spb(300<<20, frame(1, 64)).buf.Bytes())
+	f.Add(append(newNgFile(le).idb(1, 0).add(frame(1, 64)).buf.Bytes(), newNgFile(be).idb(101, 0).add(frame(2, 20)).buf.Bytes()...))
+	f.Add(newPcapFile(le, false, 1).add(frame(1, 64)).rec(1, 2, 300<<20, 300<<20, frame(2, 64)).buf.Bytes())
 	lim := ringLimit{slots: 8, bufSize: 1024}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, size := range []int64{int64(len(b)), -1} {
-			r, err := NewReader(bufio.NewReader(bytes.NewReader(b)), "fuzz", size, lim.opts())
+		for i, size := range []int64{int64(len(b)), -1, -1} {
+			opts := lim.opts()
+			if i == 2 {
+				opts = nil // memifdump -r -: no limit but the input's bytes
+			}
+			r, err := NewReader(bufio.NewReader(bytes.NewReader(b)), "fuzz", size, opts)
 			if err != nil {
 				var ie *Error
 				if !errors.As(err, &ie) {
@@ -610,8 +620,11 @@ func FuzzCaptureReader(f *testing.F) {
 					}
 					break
 				}
-				if len(p.Data) > 8*1024 || len(p.Data) > p.Length {
+				if (opts != nil && len(p.Data) > 8*1024) || len(p.Data) > p.Length {
 					t.Fatalf("packet %d: %d bytes captured of %d", p.Number, len(p.Data), p.Length)
+				}
+				if p.FCSLen < 0 || p.FCSLen > len(p.Data) {
+					t.Fatalf("packet %d: FCS of %d bytes in %d", p.Number, p.FCSLen, len(p.Data))
 				}
 			}
 		}
@@ -626,7 +639,7 @@ func TestReaderIssue10Files(t *testing.T) {
 	ok := frame(1, 64)
 	const mib300 = 300 << 20
 	epb4G := func() []byte {
-		// An EPB of 92 bytes (64 of data) claiming a 4 GiB capture.
+		// An EPB of 96 bytes (64 of data) claiming a 4 GiB capture.
 		f := newNgFile(le).idb(1, 0)
 		return f.epb(0, 0, 0xffffffff, 0xffffffff, ok).buf.Bytes()
 	}()
