@@ -44,7 +44,11 @@
 //	           line, then one "code jt jf k" line per instruction), run in
 //	           pure Go on each frame before it is written
 //	-r FILE    print the frames of a pcap or pcapng file (told apart by
-//	           content) one per line instead of capturing, as tcpdump -r
+//	           content; - is standard input) one per line instead of
+//	           capturing, as tcpdump -r; with -bpf, only those the program
+//	           accepts, cut to the length it returns. A file cut short or
+//	           corrupt: the frames before the fault are printed, then an
+//	           error naming the file and the packet, exit status 1
 //
 // memifdump compiles no filter expressions: make the program with, for
 // example, `tcpdump -ddd -y EN10MB 'udp port 53' > dns.bpf` (use -y RAW for

@@ -1,65 +1,154 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"golang.org/x/net/bpf"
+
+	"github.com/memifpcap/memifpcap/capfile"
 )
 
-// pcapngMagic starts a pcapng file (its Section Header Block type); a pcap
-// file starts with one of the classic magic numbers instead.
-var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
+// stdin is what -r - reads; tests replace it.
+var stdin io.Reader = os.Stdin
 
 // readFile prints the frames of a pcap or pcapng file (told apart by
-// content), one line each, as the live capture prints them: memifdump -r
-// is tcpdump -r.
+// content, optionally gzip-compressed; "-" is standard input), one line
+// each, as the live capture prints them: memifdump -r is tcpdump -r.
+//
+// The file is read by package capfile, which checks every length against
+// the file before allocating. Every line read before an error is printed
+// (and flushed) before the error is returned, as tcpdump does; the error
+// names the file and the packet. With -bpf, the program runs over each
+// record as libpcap runs a filter on a saved file: a record it rejects (0)
+// is not printed, one it accepts is printed cut to the length it returned.
 func readFile(o *options, stdout io.Writer) error {
-	f, err := os.Open(o.read)
+	var r *capfile.Reader
+	var err error
+	if o.read == "-" {
+		r, err = capfile.NewReader(stdin, "-", -1, nil)
+	} else {
+		r, err = capfile.Open(o.read, nil)
+	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	magic, err := br.Peek(4)
-	if err != nil {
-		return fmt.Errorf("%s: not a pcap or pcapng file (%d bytes)", o.read, len(magic))
-	}
-	var src interface {
-		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	}
-	var lt layers.LinkType
-	if bytes.Equal(magic, pcapngMagic) {
-		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			return fmt.Errorf("%s: %w", o.read, err)
+	defer r.Close()
+	var vm *bpf.VM
+	if len(o.prog) > 0 {
+		insns, ok := bpf.Disassemble(o.prog)
+		if !ok {
+			return fmt.Errorf("-bpf %s: not a classic BPF program", o.bpfFile)
 		}
-		src, lt = r, r.LinkType()
-	} else {
-		r, err := pcapgo.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("%s: not a pcap or pcapng file: %w", o.read, err)
+		if vm, err = bpf.NewVM(insns); err != nil {
+			return fmt.Errorf("-bpf %s: %w", o.bpfFile, err)
 		}
-		src, lt = r, r.LinkType()
 	}
-	out := newTextSink(stdout, lt, o.nano, o.flushEach)
-	for n := uint64(1); o.count == 0 || n <= o.count; n++ {
-		data, ci, err := src.ReadPacketData()
-		if errors.Is(err, io.EOF) {
+	lt, _ := r.LinkType()
+	out := newTextSink(stdout, decoderFor(lt), o.nano, o.flushEach)
+	var p capfile.Packet
+	for n := uint64(0); o.count == 0 || n < o.count; {
+		err := r.Next(&p)
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: packet %d: %w", o.read, n, err)
+			// What was read is printed first, then the error.
+			if cerr := out.close(); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+		data := p.Data
+		ci := gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(data), Length: p.Length, InterfaceIndex: p.Interface}
+		if vm != nil {
+			keep, err := vm.Run(data)
+			if err != nil {
+				// x/net/bpf reports a load out of bounds as an error;
+				// the kernel and libpcap reject the packet.
+				keep = 0
+			}
+			if keep == 0 {
+				continue
+			}
+			if keep < len(data) {
+				data = data[:keep]
+				ci.CaptureLength = keep
+			}
+		}
+		n++
+		if p.LinkType > 255 || p.LinkType == linkTypeUser0 {
+			if err := writeUndecoded(out, ci, p.LinkType, data, o.nano); err != nil {
+				return err
+			}
+			continue
+		}
+		out.decoder = decoderFor(p.LinkType)
+		if p.FCSLen > 0 && len(data) == len(p.Data) {
+			// Decode the frame without its trailing FCS; the lengths
+			// printed still count it, as tcpdump's do.
+			data = data[:len(data)-p.FCSLen]
 		}
 		if err := out.writePacket(ci, data); err != nil {
 			return err
 		}
 	}
 	return out.close()
+}
+
+// linkTypeUser0 is LINKTYPE_USER0, memifpcap's label for the opaque
+// frames of a punt/inject link: nothing to decode.
+const linkTypeUser0 = 147
+
+// decoderFor is gopacket's decoder for a link type. gopacket's LinkType is
+// 8 bits wide: a link type above 255 must never be narrowed into one
+// (LINKTYPE 257 would decode as Ethernet), so those are not decoded.
+func decoderFor(lt uint32) gopacket.Decoder {
+	if lt > 255 {
+		return gopacket.DecodePayload
+	}
+	return layers.LinkType(lt)
+}
+
+// writeUndecoded prints a frame of a link type memifdump does not decode:
+// the link type by number and the first bytes in hex, as tcpdump -x would
+// show them, on the usual line.
+func writeUndecoded(s *textSink, ci gopacket.CaptureInfo, lt uint32, data []byte, nano bool) error {
+	b := s.line[:0]
+	layout := "15:04:05.000000"
+	if nano {
+		layout = "15:04:05.000000000"
+	}
+	b = ci.Timestamp.Local().AppendFormat(b, layout)
+	b = append(b, " length "...)
+	b = strconv.AppendInt(b, int64(ci.Length), 10)
+	if ci.CaptureLength < ci.Length {
+		b = append(b, ", captured "...)
+		b = strconv.AppendInt(b, int64(ci.CaptureLength), 10)
+	}
+	b = fmt.Appendf(b, ": link type %d, not decoded", lt)
+	if len(data) > 0 {
+		show := data[:min(len(data), 32)]
+		b = append(b, ": "...)
+		b = hex.AppendEncode(b, show)
+		if len(show) < len(data) {
+			b = append(b, "..."...)
+		}
+	}
+	b = append(b, '\n')
+	s.line = b
+	if _, err := s.w.Write(b); err != nil {
+		return fmt.Errorf("write standard output: %w", err)
+	}
+	if s.flushEach {
+		if err := s.w.Flush(); err != nil {
+			return fmt.Errorf("write standard output: %w", err)
+		}
+	}
+	return nil
 }

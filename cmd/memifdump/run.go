@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fileCount := fs.Int("W", 0, "with -C a ring of `n` files; with -G stop after n files")
 	rotate := fs.Int("G", 0, "rotate every `seconds` (the -w name may hold %Y%m%d%H%M%S time fields)")
 	bpfFile := fs.String("bpf", "", "filter with the classic BPF program in `file` (tcpdump -ddd output)")
-	read := fs.String("r", "", "print the frames of the pcap or pcapng `file` instead of capturing, as tcpdump -r")
+	read := fs.String("r", "", "print the frames of the pcap or pcapng `file` (- for standard input) instead of capturing, as tcpdump -r; -bpf filters them")
 	queue := fs.Int("queue", -1, "capture only receive `queue` Q (0 to -rx-queues minus 1); default every queue")
 
 	if err := fs.Parse(args); err != nil {
@@ -88,10 +88,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.read != "" && o.write != "" {
 		return nil, usagef("-r prints a file: it cannot be combined with -w")
-	}
-	if o.read != "" && o.bpfFile != "" {
-		// The filter runs in the Handle, on live frames only.
-		return nil, usagef("-r prints a file as it is: it cannot be combined with -bpf")
 	}
 
 	switch *format {

@@ -27,7 +27,7 @@ type textSink struct {
 	line      []byte
 }
 
-func newTextSink(w io.Writer, linkType layers.LinkType, nano, flushEach bool) *textSink {
+func newTextSink(w io.Writer, linkType gopacket.Decoder, nano, flushEach bool) *textSink {
 	return &textSink{w: bufio.NewWriterSize(w, outputBuffer), decoder: linkType, nano: nano, flushEach: flushEach}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/memifpcap/memifpcap/capfile"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
@@ -24,8 +26,9 @@ type inputs struct {
 	mode    memifpcap.Mode
 	allowed []uint32 // the link types mode carries
 	lim     ringLimit
-	br      *bufio.Reader // reused for every streamed pass over a file
-	arena   []byte        // the bytes of every preloaded packet
+	ctx     context.Context // ends a read blocked on a stream
+	br      *bufio.Reader   // reused for every streamed pass over a file
+	arena   []byte          // the bytes of every preloaded packet
 }
 
 type inputFile struct {
@@ -34,6 +37,10 @@ type inputFile struct {
 	// (-preload, or a file that cannot be read twice, such as a pipe);
 	// nil means it is read from disk on every pass.
 	mem []memPacket
+	// stream is the open reader of a pipe or FIFO, which the first pass
+	// takes over; streamed says it was taken.
+	stream   *fileSource
+	streamed bool
 }
 
 type memPacket struct {
@@ -47,20 +54,32 @@ type loadOptions struct {
 	preload  bool // read every file into memory
 	noVerify bool // check only headers and link types, not every record
 	stripL2  bool // -strip-l2: Ethernet captures go into an ip-mode link
+	// multiPass says the files are read more than once (-loop other than
+	// 1): a pipe or FIFO is then refused up front.
+	multiPass bool
 }
 
 // loadInputs opens every file, checks its format and link type against the
 // link's mode, and then (unless noVerify) reads every record through,
 // checking that each is whole and fits the ring; with preload it keeps
-// them. Any fault is an *inputError naming the file and the packet.
+// them. Any fault is an error naming the file and the packet.
+//
+// A file that cannot be read twice (a pipe, a FIFO, "-" for standard
+// input) is not read ahead: only its header is read here, and its packets
+// are checked and sent as they arrive, within bounded memory (the read-ahead
+// below and one record). It can be replayed once: a second pass (-loop
+// other than 1) is refused. ctx ends a read blocked on such a stream, here
+// and during the replay: a stopped replay is not held up by a silent
+// writer.
 func loadInputs(ctx context.Context, names []string, mode memifpcap.Mode, lim ringLimit, opt loadOptions) (*inputs, error) {
-	in := &inputs{mode: mode, allowed: linkTypesFor(mode), lim: lim, br: bufio.NewReaderSize(nil, readBufferSize)}
+	in := &inputs{ctx: ctx, mode: mode, allowed: linkTypesFor(mode), lim: lim, br: bufio.NewReaderSize(nil, readBufferSize)}
 	if opt.stripL2 {
 		in.allowed = append(in.allowed, linkTypeEthernet)
 	}
 	for _, name := range names {
 		f, err := in.load(ctx, name, opt)
 		if err != nil {
+			in.closeStreams()
 			return nil, err
 		}
 		in.files = append(in.files, f)
@@ -68,36 +87,58 @@ func loadInputs(ctx context.Context, names []string, mode memifpcap.Mode, lim ri
 	return in, nil
 }
 
+// closeStreams closes the streams opened and not replayed.
+func (in *inputs) closeStreams() {
+	for _, f := range in.files {
+		if f.stream != nil {
+			f.stream.close()
+			f.stream = nil
+		}
+	}
+}
+
 func (in *inputs) load(ctx context.Context, name string, opt loadOptions) (*inputFile, error) {
-	r, closeFile, regular, err := in.openReader(name)
+	r, closeFile, regular, err := in.openReader(ctx, name, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer closeFile()
 	f := &inputFile{name: name}
 	// A pcapng file without an interface before its first packet has no
 	// link type yet; its packets are checked one by one.
-	if lt, ok := r.linkType(); ok {
+	if lt, ok := r.LinkType(); ok {
 		if err := in.checkLinkType(f, lt, 0); err != nil {
+			closeFile()
 			return nil, err
 		}
 	}
-	keep := opt.preload || !regular
+	if !regular {
+		if opt.multiPass {
+			closeFile()
+			return nil, &inputError{file: name, msg: "is a pipe or FIFO, which can be read only once: -loop must be 1 (copy it to a file to replay it more often)"}
+		}
+		// Streamed: its only pass is the one the replay makes.
+		f.stream = &fileSource{in: in, f: f, r: r, closeFile: closeFile}
+		return f, nil
+	}
+	defer closeFile()
+	keep := opt.preload
 	if !keep && opt.noVerify {
 		return f, nil
 	}
+	var c capfile.Packet
 	var p packet
 	for n := 1; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: interrupted while checking it", name)
 		}
-		err := r.next(&p)
+		err := r.Next(&c)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, err
 		}
+		p.fromCapfile(&c)
 		if err := in.checkPacket(f, &p); err != nil {
 			return nil, err
 		}
@@ -112,27 +153,185 @@ func (in *inputs) load(ctx context.Context, name string, opt loadOptions) (*inpu
 	return f, nil
 }
 
-// openReader opens a file and its capture reader; regular reports whether
-// it can be opened again for another pass.
-func (in *inputs) openReader(name string) (r captureReader, closeFile func(), regular bool, err error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, nil, false, &inputError{file: name, msg: strings.TrimPrefix(err.Error(), "open "+name+": ")}
-	}
+// errInterrupted is what a read blocked on a stream returns when the
+// replay's context ends.
+var errInterrupted = errors.New("interrupted")
+
+// openReader opens a file ("-" is standard input) and its capture reader;
+// regular reports whether it can be opened again for another pass. br is
+// the read-ahead to use, nil for in.br.
+func (in *inputs) openReader(ctx context.Context, name string, br *bufio.Reader) (r *capfile.Reader, closeFile func(), regular bool, err error) {
+	var f *os.File
 	size := int64(-1)
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-		size, regular = st.Size(), true
-	} else if err == nil && st.IsDir() {
-		f.Close()
-		return nil, nil, false, &inputError{file: name, msg: "is a directory"}
+	if name == "-" {
+		f = os.Stdin
+	} else {
+		st, err := os.Stat(name)
+		if err != nil {
+			return nil, nil, false, &inputError{file: name, msg: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "stat "+name+": "), "open "+name+": ")}
+		}
+		if st.IsDir() {
+			return nil, nil, false, &inputError{file: name, msg: "is a directory"}
+		}
+		regular = st.Mode().IsRegular()
+		if regular {
+			size = st.Size()
+		}
+		if f, err = openCtx(ctx, name, !regular); err != nil {
+			if errors.Is(err, errInterrupted) {
+				return nil, nil, false, &inputError{file: name, msg: "interrupted while waiting for a writer"}
+			}
+			return nil, nil, false, &inputError{file: name, msg: strings.TrimPrefix(err.Error(), "open "+name+": ")}
+		}
+		if regular {
+			// It could have been replaced since the stat.
+			if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+				regular, size = false, -1
+			} else {
+				size = st.Size()
+			}
+		}
 	}
-	in.br.Reset(f)
-	r, err = newCaptureReader(name, in.br, size, in.lim)
+	var src io.Reader = f
+	closeFile = func() {
+		if f != os.Stdin {
+			f.Close()
+		}
+	}
+	if !regular {
+		sr := newStreamReader(ctx, f)
+		src = sr
+		closeFile = func() {
+			sr.stop()
+			if f != os.Stdin {
+				f.Close()
+			}
+		}
+	}
+	if br == nil {
+		br = in.br
+	}
+	br.Reset(src)
+	r, err = capfile.NewReader(br, name, size, &capfile.Options{CheckLength: in.lim.check})
 	if err != nil {
-		f.Close()
+		closeFile()
+		if ctx.Err() != nil && !regular {
+			return nil, nil, false, &inputError{file: name, msg: "interrupted while reading its header"}
+		}
 		return nil, nil, false, err
 	}
-	return r, func() { f.Close() }, regular, nil
+	return r, closeFile, regular, nil
+}
+
+// openCtx opens name; a FIFO's open, which waits for a writer, is given up
+// when ctx ends (the goroutine left behind closes the file if a writer
+// comes later).
+func openCtx(ctx context.Context, name string, mayBlock bool) (*os.File, error) {
+	if !mayBlock {
+		return os.Open(name)
+	}
+	type result struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := os.Open(name)
+		ch <- result{f, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.f, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.f != nil {
+				r.f.Close()
+			}
+		}()
+		return nil, errInterrupted
+	}
+}
+
+// streamChunk is the size of each read from a stream. Two are in flight
+// at most: with the 1 MiB read-ahead, that bounds what a stream holds in
+// memory besides the record being read.
+const streamChunk = 64 << 10
+
+// streamReader reads a pipe or FIFO in a goroutine, so that a read that
+// blocks (a silent writer) does not hold up a stop: Read returns
+// errInterrupted as soon as ctx ends.
+type streamReader struct {
+	ctx  context.Context
+	full chan streamRead
+	free chan []byte
+	quit chan struct{}
+	buf  []byte // the chunk being consumed
+	cur  []byte // what is left of it
+	err  error  // the error that came with it
+}
+
+type streamRead struct {
+	buf []byte
+	n   int
+	err error
+}
+
+func newStreamReader(ctx context.Context, r io.Reader) *streamReader {
+	s := &streamReader{ctx: ctx, full: make(chan streamRead, 2), free: make(chan []byte, 2), quit: make(chan struct{})}
+	s.free <- make([]byte, streamChunk)
+	s.free <- make([]byte, streamChunk)
+	go s.pump(r)
+	return s
+}
+
+func (s *streamReader) pump(r io.Reader) {
+	for {
+		var b []byte
+		select {
+		case b = <-s.free:
+		case <-s.quit:
+			return
+		}
+		n, err := r.Read(b)
+		select {
+		case s.full <- streamRead{b, n, err}:
+		case <-s.quit:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	for len(s.cur) == 0 {
+		if s.buf != nil {
+			s.free <- s.buf // never blocks: it holds every buffer
+			s.buf = nil
+		}
+		if s.err != nil {
+			return 0, s.err
+		}
+		select {
+		case c := <-s.full:
+			s.buf, s.cur, s.err = c.buf, c.buf[:c.n], c.err
+		case <-s.ctx.Done():
+			return 0, errInterrupted
+		}
+	}
+	n := copy(p, s.cur)
+	s.cur = s.cur[n:]
+	return n, nil
+}
+
+// stop ends the pump (once its read returns: closing the file ends it).
+func (s *streamReader) stop() {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
+	}
 }
 
 // Link types (https://www.tcpdump.org/linktypes.html) and the memif modes
@@ -229,14 +428,29 @@ type packetSource interface {
 	close()
 }
 
-// open starts a pass over file i: from memory if it was loaded, else from
-// disk again.
+// open starts a pass over file i: from memory if it was loaded, from the
+// stream opened by loadInputs for a pipe (once), else from disk again.
 func (in *inputs) open(i int) (packetSource, error) {
 	f := in.files[i]
 	if f.mem != nil {
 		return &memSource{f: f, arena: in.arena}, nil
 	}
-	r, closeFile, _, err := in.openReader(f.name)
+	if f.streamed {
+		if in.ctx != nil && in.ctx.Err() != nil {
+			return &memSource{f: f}, nil // stopping: nothing more
+		}
+		return nil, &inputError{file: f.name, msg: "is a pipe or FIFO, which can be read only once: -loop must be 1 (copy it to a file to replay it more often)"}
+	}
+	if f.stream != nil {
+		s := f.stream
+		f.stream, f.streamed = nil, true
+		return s, nil
+	}
+	ctx := in.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	r, closeFile, _, err := in.openReader(ctx, f.name, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -246,14 +460,19 @@ func (in *inputs) open(i int) (packetSource, error) {
 type fileSource struct {
 	in        *inputs
 	f         *inputFile
-	r         captureReader
+	r         *capfile.Reader
+	c         capfile.Packet
 	closeFile func()
 }
 
 func (s *fileSource) next(p *packet) error {
-	if err := s.r.next(p); err != nil {
+	if err := s.r.Next(&s.c); err != nil {
+		if err != io.EOF && s.in.ctx != nil && s.in.ctx.Err() != nil {
+			return io.EOF // stopped while a read was blocked: not a fault of the file
+		}
 		return err
 	}
+	p.fromCapfile(&s.c)
 	return s.in.checkPacket(s.f, p)
 }
 

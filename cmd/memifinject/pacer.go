@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"math"
 	"runtime"
 	"time"
 )
@@ -106,9 +107,13 @@ type pacer struct {
 	end     time.Duration // clock time the run ends, if duration > 0
 
 	// Schedule position, since base.
-	count   uint64        // packets (pps)
-	bytes   uint64        // bytes (mbps)
-	capture time.Duration // capture time elapsed (original), unscaled
+	count uint64 // packets (pps)
+	bytes uint64 // bytes (mbps)
+	// Capture time elapsed (original), unscaled, in seconds and
+	// nanoseconds: a time.Duration overflows after 292 years of capture
+	// time, which a few gaps of 2^32-1 s (a pcap's whole range) reach.
+	capSec  int64 // saturates at math.MaxInt64
+	capNsec int64 // 0 to 1e9-1
 	lastTS  time.Time
 	fresh   bool // next packet starts a file or loop: its gap is 0
 }
@@ -146,16 +151,52 @@ func (p *pacer) due(ts time.Time, size int) time.Duration {
 		p.bytes += uint64(size)
 	default:
 		if !p.fresh && ts.After(p.lastTS) {
-			p.capture += ts.Sub(p.lastTS)
+			p.addCapture(ts)
 		}
 		p.lastTS = ts
-		at = p.capture
-		if p.pace.multiplier != 1 {
-			at = nanoseconds(float64(at) / p.pace.multiplier)
-		}
+		at = p.captureOffset()
 	}
 	p.fresh = false
 	return p.base + at
+}
+
+// addCapture adds the gap from lastTS to ts (later) to the capture time,
+// saturating instead of wrapping.
+func (p *pacer) addCapture(ts time.Time) {
+	ds := ts.Unix() - p.lastTS.Unix()
+	dn := int64(ts.Nanosecond()) - int64(p.lastTS.Nanosecond())
+	if dn < 0 {
+		dn += 1e9
+		ds--
+	}
+	if ds < 0 { // the subtraction overflowed: an absurd gap
+		ds = math.MaxInt64
+	}
+	p.capNsec += dn
+	if p.capNsec >= 1e9 {
+		p.capNsec -= 1e9
+		ds = satAdd(ds, 1)
+	}
+	p.capSec = satAdd(p.capSec, ds)
+}
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// captureOffset is the capture time elapsed, scaled by the multiplier, as
+// a schedule offset (clamped as nanoseconds clamps it).
+func (p *pacer) captureOffset() time.Duration {
+	if p.pace.multiplier == 1 {
+		if p.capSec >= (1<<62)/1_000_000_000 {
+			return 1 << 62
+		}
+		return time.Duration(p.capSec*1e9 + p.capNsec)
+	}
+	return nanoseconds((float64(p.capSec)*1e9 + float64(p.capNsec)) / p.pace.multiplier)
 }
 
 // nanoseconds converts a schedule offset, clamped to 2^62 ns (146 years):

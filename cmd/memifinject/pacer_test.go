@@ -297,3 +297,37 @@ func TestPacerIdleBeforeWaiting(t *testing.T) {
 	require.Equal(t, errDurationOver, p.waitIdle(epoch, 100, nil, idle(0)))
 	require.Equal(t, 2, idles)
 }
+
+// Issue 10: capture timestamps 0, 2^32-1, 0, 2^32-1, ... add up to more
+// than a time.Duration holds (292 years) by the third gap; with
+// -multiplier 1e9 each gap of 2^32-1 s is 4.294967295 s. The schedule must
+// hold every gap, none skipped by an overflow.
+func TestPacerHugeCaptureTimeDoesNotOverflow(t *testing.T) {
+	c := &fakeClock{}
+	p := newPacer(c, pacing{kind: pacingOriginal, multiplier: 1e9}, 0)
+	var ps []pkt
+	for i := range 7 {
+		sec := int64(0)
+		if i%2 == 1 {
+			sec = 1<<32 - 1
+		}
+		ps = append(ps, pkt{ts: time.Unix(sec, 0), size: 100})
+	}
+	gap := time.Duration(1<<32-1) * time.Nanosecond // (2^32-1) s / 1e9
+	want := []time.Duration{0, gap, gap, 2 * gap, 2 * gap, 3 * gap, 3 * gap}
+	require.Equal(t, want, sendTimes(t, p, c, ps))
+
+	// Unscaled, the schedule saturates far in the future rather than
+	// wrapping to the past: the fourth gap is not due before the third.
+	c = &fakeClock{}
+	p = newPacer(c, pacing{kind: pacingOriginal, multiplier: 1}, 0)
+	var dues []time.Duration
+	p.start()
+	for _, q := range ps {
+		dues = append(dues, p.due(q.ts, q.size))
+	}
+	for i := 1; i < len(dues); i++ {
+		require.GreaterOrEqual(t, dues[i], dues[i-1], "packet %d is due before packet %d", i+1, i)
+	}
+	require.Equal(t, time.Duration(1<<62), dues[len(dues)-1])
+}
