@@ -62,8 +62,9 @@ type Handle struct {
 	loops   sync.WaitGroup
 	closeMu sync.Mutex // serializes Close
 
-	rxq []*RxQueue // Config.RxQueues receive queues
-	txq []*TxQueue // Config.TxQueues transmit queues
+	rxq   []*RxQueue // Config.RxQueues receive queues
+	txq   []*TxQueue // Config.TxQueues transmit queues
+	merge merger     // the Handle-level reads over several receive queues
 
 	stats counters // link-level: connects, disconnects
 }

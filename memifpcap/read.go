@@ -106,20 +106,32 @@ func (st *rxState) reusedAncillary(w uint32) []any {
 	return st.ancillary
 }
 
-// ReadPacketData reads receive queue 0; see RxQueue.ReadPacketData.
+// ReadPacketData reads every receive queue (see Handle.ReadBatch for how
+// they are merged); see RxQueue.ReadPacketData. AncillaryQueue tells which
+// queue the frame came from.
 func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	return h.rxq[0].ReadPacketData()
+	if len(h.rxq) == 1 {
+		return h.rxq[0].ReadPacketData()
+	}
+	return h.mergedReadPacketData()
 }
 
-// ReadPacketDataTo reads receive queue 0; see RxQueue.ReadPacketDataTo.
+// ReadPacketDataTo reads every receive queue; see RxQueue.ReadPacketDataTo
+// and Handle.ReadBatch.
 func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
-	return h.rxq[0].ReadPacketDataTo(b)
+	if len(h.rxq) == 1 {
+		return h.rxq[0].ReadPacketDataTo(b)
+	}
+	return h.mergedReadPacketDataTo(b)
 }
 
-// ZeroCopyReadPacketData reads receive queue 0; see
-// RxQueue.ZeroCopyReadPacketData.
+// ZeroCopyReadPacketData reads every receive queue; see
+// RxQueue.ZeroCopyReadPacketData and Handle.ReadBatch.
 func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	return h.rxq[0].ZeroCopyReadPacketData()
+	if len(h.rxq) == 1 {
+		return h.rxq[0].ZeroCopyReadPacketData()
+	}
+	return h.mergedZeroCopyReadPacketData()
 }
 
 // ReadPacketData returns the next frame in memory the caller owns. It waits
@@ -128,7 +140,12 @@ func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) 
 func (q *RxQueue) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	segs, n, s, err := q.next()
+	return q.readCopy(true)
+}
+
+// readCopy is ReadPacketData with the queue lock held; see nextPacket for wait.
+func (q *RxQueue) readCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
+	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
@@ -169,7 +186,12 @@ func (st *rxState) freshAncillary(meta uint32) []any {
 func (q *RxQueue) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	segs, n, s, err := q.next()
+	return q.readTo(b, true)
+}
+
+// readTo is ReadPacketDataTo with the queue lock held.
+func (q *RxQueue) readTo(b []byte, wait bool) (gopacket.CaptureInfo, error) {
+	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
 		return gopacket.CaptureInfo{}, err
 	}
@@ -199,7 +221,12 @@ func (q *RxQueue) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
 func (q *RxQueue) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	segs, n, s, err := q.next()
+	return q.readZeroCopy(true)
+}
+
+// readZeroCopy is ZeroCopyReadPacketData with the queue lock held.
+func (q *RxQueue) readZeroCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
+	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
