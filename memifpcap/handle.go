@@ -20,8 +20,9 @@
 // A Handle has Config.RxQueues receive and Config.TxQueues transmit queues
 // (one each by default), each a memif ring with its own lock: RxQueue(i)
 // and TxQueue(i) read and write one, so that N goroutines run N pipelines.
-// The Handle's own read and write methods act on queue 0 of each
-// direction. Reads and writes may run concurrently with each other; several
+// The Handle's own read methods take from every receive queue in turn
+// (AncillaryQueue and Message.Queue say which); its write methods act on
+// transmit queue 0. Reads and writes may run concurrently with each other; several
 // concurrent readers (or writers) of one queue are serialized.
 package memifpcap
 
