@@ -1,7 +1,6 @@
 package memifpcap
 
 import (
-	"errors"
 	"io"
 	"os"
 	"runtime"
@@ -137,7 +136,9 @@ func (h *Handle) mergeRound(try func(*RxQueue) error) (int, error) {
 	for k := range n {
 		i := (m.next + k) % n
 		err := h.tryQueue(i, try)
-		var lde *linkDownError
+		// nextPacket returns the down report unwrapped; a type switch
+		// rather than errors.As, which would put its target on the heap.
+		_, isDown := err.(*linkDownError)
 		switch {
 		case err == nil:
 			m.downSeen = false
@@ -146,7 +147,7 @@ func (h *Handle) mergeRound(try func(*RxQueue) error) (int, error) {
 			m.downSeen = false
 			down = false
 		case err == ErrLinkDown:
-		case errors.As(err, &lde):
+		case isDown:
 			if m.downSeen {
 				continue
 			}
