@@ -33,12 +33,14 @@ type Message struct {
 	// CaptureInfo is set by ReadBatch: one Timestamp for the whole batch
 	// (memif carries none; the batch is stamped when it is taken off the
 	// ring), CaptureLength and Length. AncillaryData is left nil, so that a
-	// batch boxes nothing; the queue is the one read (RxQueue.ID, 0 for the
-	// Handle's ReadBatch) and the metadata word is in Metadata.
+	// batch boxes nothing; the queue is in Queue and the metadata word is in Metadata.
 	CaptureInfo gopacket.CaptureInfo
 	// Metadata is the metadata word of the packet's first descriptor
 	// (ReadBatch); see AncillaryMetadata.
 	Metadata uint32
+	// Queue is the receive queue the packet came from (ReadBatch,
+	// PollBatch): RxQueue.ID.
+	Queue int
 }
 
 // ReadBatch reads up to len(ms) packets into ms and returns how many it
@@ -57,11 +59,32 @@ func (q *RxQueue) ReadBatch(ms []Message) (int, error) {
 	return q.readBatch(ms, true)
 }
 
-// ReadBatch reads receive queue 0; see RxQueue.ReadBatch.
-func (h *Handle) ReadBatch(ms []Message) (int, error) { return h.rxq[0].ReadBatch(ms) }
+// ReadBatch reads every receive queue; see RxQueue.ReadBatch. With
+// several queues (Config.RxQueues), a read takes from them in turn, round
+// robin from the queue after the one that delivered last, so no queue
+// starves: each call's batch comes from one queue (Message.Queue), each
+// queue's frames come in order, and frames of different queues have no
+// order between them. A read waits, when no queue has a frame, as the
+// queues' RxMode says (the busiest mode of any queue wins), with
+// ReadTimeout bounding the whole read; ErrLinkDown is reported once per
+// link drop, not once per queue. Queues the peer did not connect are
+// skipped. The slots of the previous read, of whichever queue, go back to
+// the peer at the next read. For one goroutine per queue, use RxQueue.
+func (h *Handle) ReadBatch(ms []Message) (int, error) {
+	if len(h.rxq) == 1 {
+		return h.rxq[0].ReadBatch(ms)
+	}
+	return h.mergedReadBatch(ms, true)
+}
 
-// PollBatch polls receive queue 0; see RxQueue.PollBatch.
-func (h *Handle) PollBatch(ms []Message) (int, error) { return h.rxq[0].PollBatch(ms) }
+// PollBatch polls every receive queue once, in turn as ReadBatch does; see
+// RxQueue.PollBatch.
+func (h *Handle) PollBatch(ms []Message) (int, error) {
+	if len(h.rxq) == 1 {
+		return h.rxq[0].PollBatch(ms)
+	}
+	return h.mergedReadBatch(ms, false)
+}
 
 // WriteBatch writes to transmit queue 0; see TxQueue.WriteBatch.
 func (h *Handle) WriteBatch(ms []Message) (int, error) { return h.txq[0].WriteBatch(ms) }
@@ -146,6 +169,7 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	now := time.Now()
 	for i := range ms[:count] {
 		ms[i].CaptureInfo.Timestamp = now
+		ms[i].Queue = q.id
 	}
 	c := &q.stats
 	bump(&c.packets, uint64(count))

@@ -20,9 +20,13 @@
 // A Handle has Config.RxQueues receive and Config.TxQueues transmit queues
 // (one each by default), each a memif ring with its own lock: RxQueue(i)
 // and TxQueue(i) read and write one, so that N goroutines run N pipelines.
-// The Handle's own read and write methods act on queue 0 of each
-// direction. Reads and writes may run concurrently with each other; several
-// concurrent readers (or writers) of one queue are serialized.
+// The Handle's own read methods take from every receive queue in turn
+// (AncillaryQueue and Message.Queue say which); its write methods act on
+// transmit queue 0. Reads and writes may run concurrently with each other;
+// several concurrent readers (or writers) of one queue are serialized. Read
+// either through the Handle or through RxQueue(i), not both at once: a
+// Handle-level read hands back the slots of the queue it read last, which
+// an RxQueue reader of that queue may still be using.
 package memifpcap
 
 import (
@@ -65,8 +69,9 @@ type Handle struct {
 	loops   sync.WaitGroup
 	closeMu sync.Mutex // serializes Close
 
-	rxq []*RxQueue // Config.RxQueues receive queues
-	txq []*TxQueue // Config.TxQueues transmit queues
+	rxq   []*RxQueue // Config.RxQueues receive queues
+	txq   []*TxQueue // Config.TxQueues transmit queues
+	merge merger     // the Handle-level reads over several receive queues
 
 	stats counters // link-level: connects, disconnects
 }

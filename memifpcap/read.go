@@ -72,20 +72,32 @@ func (st *rxState) reusedAncillary(w uint32) []any {
 	return st.ancillary
 }
 
-// ReadPacketData reads receive queue 0; see RxQueue.ReadPacketData.
+// ReadPacketData reads every receive queue (see Handle.ReadBatch for how
+// they are merged); see RxQueue.ReadPacketData. AncillaryQueue tells which
+// queue the frame came from.
 func (h *Handle) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	return h.rxq[0].ReadPacketData()
+	if len(h.rxq) == 1 {
+		return h.rxq[0].ReadPacketData()
+	}
+	return h.mergedReadPacketData()
 }
 
-// ReadPacketDataTo reads receive queue 0; see RxQueue.ReadPacketDataTo.
+// ReadPacketDataTo reads every receive queue; see RxQueue.ReadPacketDataTo
+// and Handle.ReadBatch.
 func (h *Handle) ReadPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
-	return h.rxq[0].ReadPacketDataTo(b)
+	if len(h.rxq) == 1 {
+		return h.rxq[0].ReadPacketDataTo(b)
+	}
+	return h.mergedReadPacketDataTo(b)
 }
 
-// ZeroCopyReadPacketData reads receive queue 0; see
-// RxQueue.ZeroCopyReadPacketData.
+// ZeroCopyReadPacketData reads every receive queue; see
+// RxQueue.ZeroCopyReadPacketData and Handle.ReadBatch.
 func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	return h.rxq[0].ZeroCopyReadPacketData()
+	if len(h.rxq) == 1 {
+		return h.rxq[0].ZeroCopyReadPacketData()
+	}
+	return h.mergedZeroCopyReadPacketData()
 }
 
 // ReadPacketData returns the next frame in memory the caller owns. It waits
@@ -97,11 +109,12 @@ func (q *RxQueue) ReadPacketData() (data []byte, ci gopacket.CaptureInfo, err er
 	if q.h.guarded() {
 		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
 	}
-	return q.readPacketData()
+	return q.readCopy(true)
 }
 
-func (q *RxQueue) readPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	segs, n, s, err := q.next()
+// readCopy is ReadPacketData with the queue lock held; see nextPacket for wait.
+func (q *RxQueue) readCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
+	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
@@ -145,11 +158,12 @@ func (q *RxQueue) ReadPacketDataTo(b []byte) (ci gopacket.CaptureInfo, err error
 	if q.h.guarded() {
 		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
 	}
-	return q.readPacketDataTo(b)
+	return q.readTo(b, true)
 }
 
-func (q *RxQueue) readPacketDataTo(b []byte) (gopacket.CaptureInfo, error) {
-	segs, n, s, err := q.next()
+// readTo is ReadPacketDataTo with the queue lock held.
+func (q *RxQueue) readTo(b []byte, wait bool) (gopacket.CaptureInfo, error) {
+	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
 		return gopacket.CaptureInfo{}, err
 	}
@@ -182,11 +196,12 @@ func (q *RxQueue) ZeroCopyReadPacketData() (data []byte, ci gopacket.CaptureInfo
 	if q.h.guarded() {
 		defer q.h.endGuard(debug.SetPanicOnFault(true), &err)
 	}
-	return q.zeroCopyRead()
+	return q.readZeroCopy(true)
 }
 
-func (q *RxQueue) zeroCopyRead() ([]byte, gopacket.CaptureInfo, error) {
-	segs, n, s, err := q.next()
+// readZeroCopy is ZeroCopyReadPacketData with the queue lock held.
+func (q *RxQueue) readZeroCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
+	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
 		return nil, gopacket.CaptureInfo{}, err
 	}
