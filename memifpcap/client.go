@@ -57,7 +57,7 @@ func (h *Handle) connect(ctx context.Context) (*session, error) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, &connectError{addr: c.addr.String(), id: c.ID, err: ctx.Err()}
+			return nil, &connectError{addr: c.addr.String(), id: c.ID, err: ctx.Err(), last: err}
 		case <-h.done:
 			t.Stop()
 			return nil, ErrClosed
@@ -92,6 +92,7 @@ type connectError struct {
 	addr string
 	id   uint32
 	err  error
+	last error // when ctx ended while waiting: the last attempt's error
 }
 
 func (e *connectError) Error() string {
@@ -105,12 +106,20 @@ func (e *connectError) Error() string {
 		return fmt.Sprintf("memif: connect %s: %s", e.addr, msg)
 	}
 	if errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded) {
+		if e.last != nil {
+			return fmt.Sprintf("%s (then interrupted: %v)", e.last.Error(), e.err)
+		}
 		return fmt.Sprintf("memif: connect %s: interrupted (%v)", e.addr, e.err)
 	}
 	return fmt.Sprintf("memif: connect %s id %d: %s", e.addr, e.id, strings.TrimPrefix(e.err.Error(), "memif: "))
 }
 
-func (e *connectError) Unwrap() error { return e.err }
+func (e *connectError) Unwrap() []error {
+	if e.last != nil {
+		return []error{e.err, e.last}
+	}
+	return []error{e.err}
+}
 
 // dial connects to the server and runs the client handshake; ctx ending
 // aborts either. On success the session's rings are live but it is not

@@ -55,7 +55,8 @@ func (h *Handle) TxInFlight() int {
 	return n
 }
 
-// inFlight is how many frames on this queue of s the peer has not taken,
+// inFlight is how many frames (a chain counts once) on this queue of s the
+// peer has not taken,
 // with the queue's lock held: 0 for a queue s does not carry, -1 when the
 // peer's index is impossible or its memory faulted (which ends s).
 func (q *TxQueue) inFlight(s *session) int {
@@ -63,10 +64,10 @@ func (q *TxQueue) inFlight(s *session) int {
 		return 0
 	}
 	if !q.h.guarded() {
-		return s.tx[q.id].InFlight()
+		return s.tx[q.id].FramesInFlight()
 	}
 	n := -1
-	if touchPeer(func() { n = s.tx[q.id].InFlight() }) {
+	if touchPeer(func() { n = s.tx[q.id].FramesInFlight() }) {
 		s.fail(control.ReasonMemoryFault, true)
 		return -1
 	}

@@ -80,13 +80,18 @@ func TestCloseCountsWhatThePeerNeverTook(t *testing.T) {
 	}
 }
 
-// Frames in the ring when the link goes down are counted as lost, once.
+// Frames in the ring when the link goes down are counted as lost, once,
+// a chain of descriptors as one frame.
 func TestLinkDownCountsLostFrames(t *testing.T) {
 	t.Parallel()
 	sock := sockPath(t)
 	srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock, ReconnectInterval: -1})
 	for i := range 7 {
-		require.NoError(t, srv.WritePacketData(frame(i, 100)))
+		n := 100
+		if i%2 == 1 {
+			n = 5000 // three 2048-byte descriptors
+		}
+		require.NoError(t, srv.WritePacketData(frame(i, n)))
 	}
 	require.Equal(t, 7, srv.TxInFlight())
 	require.NoError(t, cli.CloseContext(canceled()))

@@ -132,6 +132,25 @@ func (t *Tx) InFlight() int {
 	return int(t.n - (t.peer - t.published))
 }
 
+// FramesInFlight is InFlight counted in frames: a chain of descriptors is
+// one frame (its last descriptor lacks DescFlagNext). The flags are read
+// from shared memory, where the peer may have changed them since we wrote
+// them; the count is then off, but never above InFlight. -1 as InFlight.
+func (t *Tx) FramesInFlight() int {
+	n := t.InFlight()
+	if n <= 0 {
+		return n
+	}
+	start := t.published - uint16(n)
+	frames := 0
+	for i := range uint16(n) {
+		if t.ring.Desc(start+i).Flags&DescFlagNext == 0 {
+			frames++
+		}
+	}
+	return frames
+}
+
 // Free loads the peer's index (one atomic load) and returns the number of
 // free slots, reserved ones included (Write drops reservations). It returns 0
 // if the peer corrupted the ring; Write then reports the *CorruptError.
