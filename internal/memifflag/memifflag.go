@@ -61,7 +61,8 @@ func (f *Flags) RegisterWait(fs *flag.FlagSet) {
 	f.Wait = DefaultWait
 	fs.Var(waitValue{&f.Wait}, "wait", "wait up to `D` for the peer: a client keeps trying (every 100 ms) while the server is not there yet "+
 		"(no socket, or it answers \"ID not found\" as a starting DPDK does), and a tool that needs the link waits that long for it "+
-		"(memifinject and memifperf as a server, for their client); 0 tries once, forever waits until stopped. "+
+		"(memifinject and memifperf as a server, for their client; memifdump as a server waits for clients until stopped); "+
+		"0 tries once, forever waits until stopped. "+
 		"A Go duration (1.5s, 200ms) or seconds")
 }
 
