@@ -213,7 +213,9 @@ func TestOpenInterruptedHandshake(t *testing.T) {
 	cancel()
 	o := waitOpened(t, ch)
 	require.ErrorIs(t, o.err, context.Canceled)
-	require.EqualError(t, o.err, "memif: connect "+sock+": interrupted (context canceled)")
+	require.Contains(t, o.err.Error(), "memif: connect "+sock)
+	require.Contains(t, o.err.Error(), "interrupted")
+	require.NotContains(t, o.err.Error(), "HELLO")
 }
 
 func TestWaitLink(t *testing.T) {
