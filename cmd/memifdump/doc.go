@@ -4,11 +4,24 @@
 //
 //	memifdump [flags]
 //
-// Connection (shared with memifinject): -socket PATH (default
-// /run/vpp/memif.sock; @name for an abstract socket), -id N, -role
+// Connection (shared with memifinject and memifperf): -socket PATH
+// (default /run/vpp/memif.sock; @name for an abstract socket), -id N, -role
 // client|server, -secret S, -mode ethernet|ip|punt-inject, -ring-size N,
 // -buffer-size N, -rx-queues N, -tx-queues N (VPP's names, 1 to 255),
-// -rx-mode adaptive|poll|interrupt.
+// -rx-mode adaptive|poll|interrupt, -wait D.
+//
+// As a client, memifdump keeps trying, every 100 ms for up to -wait
+// (default 10s; 0 tries once, forever waits until stopped), while the
+// server is not there yet: no socket, or a server that answers "ID not
+// found" (as DPDK's testpmd does until its port starts). It says so once
+// on standard error ("no memif server on SOCK yet; waiting for up to 10s
+// (-wait)", or "server refused the connection: ID not found; retrying for
+// up to 10s (-wait)"); a refusal that waiting cannot cure (a wrong secret)
+// ends it at once, said once. As a server it waits for clients until
+// stopped, as tcpdump waits for packets, and prints one line for each
+// client it refuses:
+//
+//	memifdump: refused client: Incorrect secret (id 0, "memifpcap")
 //
 // Every receive queue is captured, each by its own goroutine, into one
 // output: a pcapng file has one interface block per queue, its index the
@@ -67,7 +80,11 @@
 //	N packets filtered   frames the -bpf program rejected (only if any)
 //
 // SIGUSR1 prints the same counts while running. SIGINT and SIGTERM stop the
-// capture: the file is flushed and complete. A pcapng file carries an
+// capture at once, whatever it waits for (a server, a handshake, a client,
+// frames): the file is flushed and complete, the counts are printed, and
+// the exit status is 0. A signal before the link came up says what it
+// interrupted ("memif: connect SOCK: interrupted"); nothing was captured,
+// and no file was created. A third signal kills memifdump the default way. A pcapng file carries an
 // interface block naming the memif socket and id, and an interface
 // statistics block with the received and dropped counts when it is closed
 // (cumulative since the capture started, in every file of a rotation).

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/memifpcap/memifpcap/internal/memifflag"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal, a second one kills us the default way.
-		<-ctx.Done()
-		stop()
-	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	ctx, release := memifflag.Signals()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	release()
+	os.Exit(code)
 }

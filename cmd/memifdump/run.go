@@ -82,6 +82,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if err != nil {
 		return nil, err
 	}
+	// memifdump never transmits: Close has nothing to linger for.
+	cfg.CloseLinger = -1
 	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read, queue: *queue}
 	if isSet(fs, "queue") && (o.queue < 0 || o.queue >= cfg.RxQueues) {
 		return nil, usagef("-queue %d: want 0 to %d (-rx-queues %d)", o.queue, cfg.RxQueues-1, cfg.RxQueues)
@@ -190,6 +192,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d := &dump{o: o, stderr: stderr}
 	if err := d.run(ctx, stdout); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		if d.h == nil && ctx.Err() != nil {
+			// A signal while a client waited for its server: nothing was
+			// captured, and nothing failed.
+			d.printStats()
+			return 0
+		}
 		return 1
 	}
 	return 0
@@ -218,7 +226,10 @@ type reader struct {
 
 func (d *dump) run(ctx context.Context, stdout io.Writer) error {
 	o := d.o
-	h, err := memifpcap.Open(o.cfg)
+	// A client waits -wait for its server (saying so, and each refusal);
+	// a server prints each client it refuses. A signal ends the wait.
+	say := func(line string) { fmt.Fprintf(d.stderr, "%s: %s\n", name, line) }
+	h, err := memifflag.Open(ctx, o.cfg, say)
 	if err != nil {
 		return err
 	}
@@ -503,7 +514,10 @@ func (d *dump) newSink(stdout io.Writer, start time.Time) (sink, error) {
 // is every frame taken off the ring, dropped the descriptors skipped as
 // bad, filtered (when there is a filter) what -bpf rejected.
 func (d *dump) printStats() {
-	st := d.h.Stats()
+	var st memifpcap.Stats
+	if d.h != nil {
+		st = d.h.Stats()
+	}
 	captured := d.captured.Load()
 	fmt.Fprintf(d.stderr, "%s captured\n%s received\n%s dropped\n",
 		packets(captured), packets(st.Packets+st.Filtered), packets(st.BadDescriptors))

@@ -72,7 +72,7 @@ func TestInteropDPDK(t *testing.T) {
 	require.NoError(t, err)
 	in, err := loadInputs(ctx, o.files, o.cfg.Mode, o.lim, loadOptions{})
 	require.NoError(t, err)
-	h, err := connect(ctx, o.cfg, o.wait)
+	h, err := connect(ctx, o.cfg, o.wait, io.Discard)
 	require.NoError(t, err)
 	defer h.Close()
 	r := newReplay(h, in, o)

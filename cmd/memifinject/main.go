@@ -14,8 +14,14 @@
 // and link types, so that a huge file starts at once; a bad record then
 // stops the replay where it is, saying how many packets went before.
 //
-// Then it opens the interface (a client retries while no server listens)
-// and waits up to -wait for the link, and sends the packets of each file in
+// Then it opens the interface, as memifdump and memifperf do: a client
+// keeps trying, every 100 ms for up to -wait (default 10s; 0 tries once,
+// forever waits until stopped), while the server is not there yet (no
+// socket, or a server that answers "ID not found", as DPDK's testpmd does
+// until its port starts), saying once on stderr that it waits and each
+// refusal it meets; a server waits up to -wait for its client, and prints
+// a line for each client it refuses ("refused client: Incorrect secret
+// (id 0, "name")"). Then it sends the packets of each file in
 // order, -loop times, until -limit packets or -duration. Pacing is
 // tcpreplay's: the capture's own gaps (divided by -multiplier), or a fixed
 // -pps, or a fixed -mbps over the bytes sent, or -topspeed. Each packet has
@@ -27,12 +33,24 @@
 // record (captured length below the original) is sent as captured and
 // counted as truncated. A ring that stays full for -write-timeout (the
 // peer takes nothing) fails the run instead of hanging it. After the last
-// frame memifinject waits (Handle.Drain) until the peer has taken every
-// frame still in the ring, since closing the link would drop them; a peer
-// that takes nothing for -write-timeout then fails the run too.
+// frame memifinject waits until the peer has taken every frame still in
+// the ring, since closing the link would drop them; a peer that takes no
+// frame for -write-timeout then fails the run too, naming how many it
+// never took.
+//
+// SIGINT or SIGTERM stops at once whatever memifinject is doing or
+// waiting for (a server, the link, room in a full ring, even with
+// -write-timeout 0); the frames already in the ring are then drained
+// while the peer keeps taking them (given up about 100 ms after it takes
+// none; a second signal gives up at once, a third kills memifinject), and
+// the summary is printed.
 //
 // At the end, and every -stats seconds, it prints tcpreplay's summary on
-// stdout:
+// stdout, with what memif tells beyond tcpreplay: of the frames sent
+// (successful: written into the ring), how many the peer took (delivered)
+// and how many it never will (lost: in the ring when the link went down or
+// was closed). Successful = delivered + lost; a -stats summary while the
+// replay runs also counts "Packets in flight:" in the ring.
 //
 //	Actual: 1000 packets (98000 bytes) sent in 0.999001 seconds
 //	Rated: 98097.9 Bps, 0.784 Mbps, 1000.99 pps
@@ -41,25 +59,25 @@
 //		Failed packets:              0
 //		Truncated packets:           0
 //		Retried packets (ring full): 0
+//		Delivered packets:           1000
+//		Lost packets:                0
 //
 // Exit status: 0 when every packet was sent (or on SIGINT/SIGTERM, after
-// the summary), 1 on bad input or a runtime error, 2 on bad usage. Run
+// the summary, also when the signal came before the link was up: a line
+// says what it interrupted), 1 on bad input or a runtime error, 2 on bad
+// usage. Run
 // memifinject -h for the flags.
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/memifpcap/memifpcap/internal/memifflag"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// A second signal kills the process the default way.
-		<-ctx.Done()
-		stop()
-	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	ctx, release := memifflag.Signals()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	release()
+	os.Exit(code)
 }

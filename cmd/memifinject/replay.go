@@ -7,60 +7,26 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/memifpcap/memifpcap/internal/memifflag"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
-// connect opens the memif interface and waits, up to wait (0: forever),
-// for its link to come up. A client retries while no server listens on the
-// socket yet (the socket file is missing, or nobody accepts on it), so that
-// memifinject may be started before its peer.
-func connect(ctx context.Context, cfg *memifpcap.Config, wait time.Duration) (*memifpcap.Handle, error) {
-	where := fmt.Sprintf("memif %s id %d (%s)", cfg.Socket, cfg.ID, cfg.Role)
-	wctx, cancel := ctx, context.CancelFunc(func() {})
-	if wait > 0 {
-		wctx, cancel = context.WithTimeout(ctx, wait)
+// connect opens the memif interface and waits, for -wait, for its link
+// to come up: a client retries while the server is not there yet (no
+// socket, or "ID not found" from a server whose port is still starting),
+// a server waits for its client, as every tool does (memifflag.Open).
+// Refusals, and that it waits, are told on stderr.
+func connect(ctx context.Context, cfg *memifpcap.Config, wait time.Duration, stderr io.Writer) (*memifpcap.Handle, error) {
+	say := func(line string) { fmt.Fprintf(stderr, "memifinject: %s\n", line) }
+	h, err := memifflag.Open(ctx, cfg, say)
+	if err != nil {
+		return nil, err
 	}
-	defer cancel()
-	gaveUp := func(what string, err error) error {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: interrupted: %s", where, what)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %s within %v (-wait): %w", where, what, wait, err)
-		}
-		return fmt.Errorf("%s: %s within %v (-wait)", where, what, wait)
-	}
-
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	var h *memifpcap.Handle
-	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
-		var err error
-		h, err = memifpcap.Open(cfg)
-		if err == nil {
-			break
-		}
-		var errno syscall.Errno
-		if cfg.Role != memifpcap.RoleClient || !errors.As(err, &errno) || (errno != syscall.ENOENT && errno != syscall.ECONNREFUSED) {
-			return nil, err // a refusal by the server, a bad socket path...
-		}
-		retry.Reset(delay)
-		select {
-		case <-retry.C:
-		case <-wctx.Done():
-			return nil, gaveUp("no server listening", errno)
-		}
-	}
-	if err := h.WaitLinkUp(wctx); err != nil {
+	if err := memifflag.WaitLink(ctx, h, cfg, wait); err != nil {
 		h.Close()
-		what := "the link did not come up"
-		if cfg.Role == memifpcap.RoleServer {
-			what = "no client connected"
-		}
-		return nil, gaveUp(what, nil)
+		return nil, err
 	}
 	return h, nil
 }
@@ -82,7 +48,8 @@ type replay struct {
 	ringFullBase                   uint64
 	batch                          *batch // the due frames not sent yet
 
-	// ctx ends the run (a signal); stderr is where link changes are told.
+	// ctx ends the run (a signal) and every wait of a write; stderr is
+	// where link changes are told.
 	ctx    context.Context
 	stderr io.Writer
 }
@@ -95,8 +62,10 @@ func newReplay(h *memifpcap.Handle, in *inputs, o *options) *replay {
 		o:            o,
 		clock:        c,
 		pacer:        newPacer(c, o.pace, o.duration),
-		dev:          fmt.Sprintf("memif %s id %d", o.cfg.Socket, o.cfg.ID),
+		dev:          device(o),
 		ringFullBase: h.Stats().TxRingFull,
+		ctx:          context.Background(),
+		stderr:       io.Discard,
 	}
 }
 
@@ -259,9 +228,11 @@ func (r *replay) partWay(err error) error {
 // batches). memifpcap copies them into
 // the ring, so their buffers are free again on return. WriteBatch sends
 // what fits and says how many: the rest is sent again, and when the ring
-// is full before the first frame, WriteBatch waits, up to -write-timeout,
-// as a single write does. Every frame is counted as it would be one by
-// one: those before a failure are sent, the one that fails is failed.
+// is full before the first frame, WriteBatch waits, up to -write-timeout
+// or a signal, as a single write does. Every frame is counted as it would
+// be one by one: those before a failure are sent, the one that fails is
+// failed; one whose wait a signal ended is not sent, and the replay stops
+// (errStop).
 func (r *replay) flush(f *inputFile) error {
 	b := r.batch
 	frames := b.frames
@@ -290,7 +261,7 @@ func (r *replay) flush(f *inputFile) error {
 				ms[i].Buffers[0] = b.arena[fr.off : fr.off+fr.size]
 			}
 		}
-		n, err := r.h.TxQueue(q).WriteBatch(ms)
+		n, err := r.h.TxQueue(q).WriteBatchContext(r.ctx, ms)
 		if n > 0 {
 			now := int64(r.clock.now())
 			var bytes, trunc uint64
@@ -312,8 +283,11 @@ func (r *replay) flush(f *inputFile) error {
 			continue
 		}
 		// frames[0] is the frame that failed.
-		if errors.Is(err, memifpcap.ErrLinkDown) && r.resume(f, frames[0].num) {
+		if errors.Is(err, memifpcap.ErrLinkDown) && r.ctx.Err() == nil && r.resume(f, frames[0].num) {
 			continue
+		}
+		if r.ctx.Err() != nil {
+			return errStop // a signal ended the wait for room or for the link
 		}
 		bump(&r.failed, 1)
 		switch {
@@ -337,14 +311,15 @@ func (r *replay) flush(f *inputFile) error {
 // back (a client reconnects by itself; a server takes the next client),
 // and reports whether it did: the replay then goes on from the frame that
 // failed, record num of file f. Frames still in the ring when the link
-// dropped are lost with it; memif cannot tell how many.
+// dropped are lost with it: the summary counts them (Stats().TxLost).
 func (r *replay) resume(f *inputFile, num int) bool {
-	if r.ctx == nil {
-		return false
+	how := fmt.Sprintf("up to %v (-wait)", r.o.wait)
+	if r.o.wait < 0 {
+		how = "until stopped (-wait forever)"
 	}
-	fmt.Fprintf(r.stderr, "memifinject: link down at %s packet %d; waiting up to %v (-wait) for it to come back\n", f.name, num, r.o.wait)
+	fmt.Fprintf(r.stderr, "memifinject: link down at %s packet %d; waiting %s for it to come back\n", f.name, num, how)
 	ctx := r.ctx
-	if r.o.wait > 0 {
+	if r.o.wait >= 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.o.wait)
 		defer cancel()
@@ -361,18 +336,28 @@ func (r *replay) resume(f *inputFile, num int) bool {
 // instruction per packet.
 func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
-// summary is the replay so far.
+// summary is the replay so far. What was sent is delivered (the peer took
+// it), lost (it never will: the link went down with it in the ring, or
+// memifinject closed the link) or, while the replay runs, in flight.
 func (r *replay) summary() *summary {
+	st := r.h.Stats()
+	sent, inFlight := r.sent.Load(), uint64(r.h.TxInFlight())
 	s := &summary{
-		packets:   r.sent.Load(),
+		packets:   sent,
+		lost:      min(st.TxLost, sent),
+		inFlight:  inFlight,
 		bytes:     r.bytes.Load(),
 		failed:    r.failed.Load(),
 		truncated: r.truncated.Load(),
-		retried:   r.h.Stats().TxRingFull - r.ringFullBase,
+		retried:   st.TxRingFull - r.ringFullBase,
 		skipped:   r.skipped.Load(),
 		stripL2:   r.o.stripL2,
 		device:    r.dev,
 	}
+	// Read apart, the counters may disagree by a frame or two while the
+	// replay runs; at the end (link closed) nothing is in flight.
+	s.inFlight = min(s.inFlight, sent-s.lost)
+	s.delivered = sent - s.lost - s.inFlight
 	if r.started.Load() {
 		s.elapsed = time.Duration(r.lastNS.Load() - r.startNS.Load())
 	}
@@ -409,32 +394,29 @@ func (r *replay) printEvery(d time.Duration, w io.Writer) (stop func()) {
 	}
 }
 
-// finish waits until the peer has taken every frame written (closing the
-// link drops what is still in the ring), up to -write-timeout, then closes
-// the link. A signal during that wait cuts it short; one that stopped the
-// replay does not, so that what the summary counts as sent reaches the
-// peer. After a failed write the peer is stuck or gone: no wait.
+// finish waits until the peer has taken every frame written, then
+// closes the link: closing drops what is still in the ring. It waits
+// while the peer takes frames: a peer that takes none for -write-timeout
+// (0: no limit) fails the run. A signal, before or during that wait, ends
+// it once the peer takes none for a moment (memifflag.Drain); a second
+// ends it at once; the run is then not failed, and the summary counts
+// what the peer never took as lost. After a failed write the peer is
+// stuck or gone: no wait.
 func (r *replay) finish(ctx context.Context) error {
-	defer r.h.Close()
-	if r.sent.Load() == 0 || r.failed.Load() > 0 {
-		return nil
+	var err error
+	lostBefore := r.h.Stats().TxLost
+	if r.sent.Load() > 0 && r.failed.Load() == 0 {
+		err = memifflag.Drain(ctx, memifflag.SecondSignal(ctx), r.h, r.o.writeTimeout)
 	}
-	if ctx.Err() != nil {
-		ctx = context.WithoutCancel(ctx)
-	}
-	if r.o.writeTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.o.writeTimeout)
-		defer cancel()
-	}
-	err := r.h.Drain(ctx)
+	r.h.Close() // Config.CloseLinger is negative: the drain was ours
+	lost := min(r.h.Stats().TxLost-lostBefore, r.sent.Load())
 	switch {
-	case err == nil, errors.Is(err, context.Canceled):
+	case err == nil, ctx.Err() != nil:
 		return nil
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("the peer did not take the last frames within %v (-write-timeout): they are lost", r.o.writeTimeout)
+	case errors.Is(err, memifflag.ErrStalled):
+		return fmt.Errorf("the peer took no frame for %v (-write-timeout) with %d still in the ring: they are lost", r.o.writeTimeout, lost)
 	case errors.Is(err, memifpcap.ErrLinkDown):
-		return errors.New("the memif link went down before the peer took the last frames: they are lost")
+		return fmt.Errorf("the memif link went down before the peer took the last frames: %d lost", lost)
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/memifpcap/memifpcap/internal/memifflag"
@@ -25,7 +26,7 @@ type options struct {
 	preload      bool
 	noVerify     bool
 	stripL2      bool
-	wait         time.Duration // 0: forever
+	wait         time.Duration // -wait: 0 one try, negative forever
 	stats        time.Duration // 0: only at the end
 	writeTimeout time.Duration // 0: forever
 	files        []string
@@ -38,7 +39,11 @@ into a memif link and prints tcpreplay's summary. Packets keep the
 capture's own timing unless one of -multiplier, -pps, -mbps or -topspeed
 (at most one) says otherwise. Every file is checked before the first
 packet is sent. Durations take Go units (1.5s, 200ms) or plain seconds.
-SIGINT or SIGTERM stops the replay; the summary is printed all the same.
+A client waits -wait for its server (a server, for its client).
+SIGINT or SIGTERM stops whatever memifinject waits for (a server, the
+link, room in a full ring) and the replay; the frames in the ring get a
+drain while the peer takes them (a second signal cuts it short), and the
+summary counts them: sent = delivered + lost.
 Exit status: 0 all sent (or stopped), 1 bad input or failure, 2 bad usage.
 
 `
@@ -71,8 +76,6 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.preload, "preload", false, "read every file into memory before sending, so that disk reads do not disturb the timing")
 	fs.BoolVar(&o.stripL2, "strip-l2", false, "with -mode ip: replay Ethernet captures by dropping each frame's Ethernet (and 802.1Q) header; frames that carry no IPv4 or IPv6 are skipped and counted")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "check only each file's header and link type before sending, not every record (starts at once on huge files; a bad record then stops the replay part-way)")
-	o.wait = 10 * time.Second
-	fs.Var(durationValue{&o.wait}, "wait", "wait up to `D` for the memif link to come up (for a client, for the server to listen), at the start and again if it goes down mid-replay; 0 waits forever")
 	statsEvery := fs.Int("stats", 0, "print the summary every `N` seconds while sending; 0 prints it only at the end")
 	o.writeTimeout = 5 * time.Second
 	fs.Var(durationValue{&o.writeTimeout}, "write-timeout", "fail when the peer takes no frame for `D`: while the ring is full, or at the end while frames are still in it; 0 waits forever")
@@ -135,6 +138,10 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	// memifflag has checked both (bufSize ≥ 1); they decide which frames
 	// the ring can carry.
 	o.lim = ringLimit{slots: cfg.RingSize, bufSize: cfg.BufferSize}
+	o.wait = conn.Wait
+	// finish drains the ring itself, while the peer takes frames, and
+	// counts what it never took: Close need not linger.
+	cfg.CloseLinger = -1
 	cfg.WriteTimeout = o.writeTimeout
 	if o.writeTimeout == 0 {
 		cfg.WriteTimeout = -1 // memifpcap: negative waits forever
@@ -185,27 +192,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: memifinject [flags] FILE... (memifinject -h for the flags)\n")
 		return 2
 	}
+	// Lines from the library's goroutines (refusals) and from the replay
+	// share stderr.
+	stderr = &syncWriter{w: stderr}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "memifinject: %v\n", err)
 		return 1
 	}
+	// stopped is a signal before the replay began: said, with the
+	// (empty) summary, and not a failure.
+	stopped := func(err error) int {
+		fmt.Fprintf(stderr, "memifinject: %v\n", err)
+		if werr := (&summary{device: device(o)}).writeTo(stdout); werr != nil {
+			return fail(fmt.Errorf("writing the summary: %w", werr))
+		}
+		return 0
+	}
 
 	in, err := loadInputs(ctx, o.files, o.cfg.Mode, o.lim, loadOptions{preload: o.preload, noVerify: o.noVerify, stripL2: o.stripL2})
 	if err != nil {
+		if ctx.Err() != nil {
+			return stopped(err)
+		}
 		return fail(err)
 	}
-	h, err := connect(ctx, o.cfg, o.wait)
+	h, err := connect(ctx, o.cfg, o.wait, stderr)
 	if err != nil {
+		if ctx.Err() != nil {
+			return stopped(err)
+		}
 		return fail(err)
 	}
 	r := newReplay(h, in, o)
 	r.ctx, r.stderr = ctx, stderr
 	stopStats := r.printEvery(o.stats, stdout)
 	err = r.run(ctx)
-	stopStats()
+	// -stats goes on while the peer drains the ring: its in-flight count
+	// shows the drain.
 	if ferr := r.finish(ctx); err == nil {
 		err = ferr
 	}
+	stopStats()
 	s := r.summary()
 	if werr := s.writeTo(stdout); werr != nil && err == nil {
 		err = fmt.Errorf("writing the summary: %w", werr)
@@ -214,4 +241,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	return 0
+}
+
+// device names the interface in the summary: "memif SOCKET id N".
+func device(o *options) string {
+	return fmt.Sprintf("memif %s id %d", o.cfg.Socket, o.cfg.ID)
+}
+
+// syncWriter serializes the writes to stderr of the replay and of the
+// library's goroutines (Config.OnRefuse).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -163,13 +163,18 @@ Rated: \d+\.\d Bps, \d+\.\d{2,3} Mbps, \d+\.\d{2} pps
 	Failed packets:              (\d+)
 	Truncated packets:           (\d+)
 	Retried packets \(ring full\): (\d+)
-$`)
+	Delivered packets:           (\d+)
+	Lost packets:                (\d+)
+(?:	Packets in flight:           (\d+)
+)?$`)
 
 type parsed struct {
 	packets, bytes           uint64
 	seconds                  float64
 	successful, failed, trun uint64
 	retried                  uint64
+	delivered, lost          uint64
+	inFlight                 uint64
 	device                   string
 }
 
@@ -186,8 +191,13 @@ func parseSummary(t *testing.T, out string) parsed {
 	sec, err := strconv.ParseFloat(m[3], 64)
 	require.NoError(t, err)
 	p := parsed{packets: u(m[1]), bytes: u(m[2]), seconds: sec, device: m[5] + " id " + m[6],
-		successful: u(m[7]), failed: u(m[8]), trun: u(m[9]), retried: u(m[10])}
+		successful: u(m[7]), failed: u(m[8]), trun: u(m[9]), retried: u(m[10]), delivered: u(m[11]), lost: u(m[12])}
+	if m[13] != "" {
+		p.inFlight = u(m[13])
+		require.NotZero(t, p.inFlight, "in flight is said only when there are")
+	}
 	require.Equal(t, p.packets, p.successful)
+	require.Equal(t, p.successful, p.delivered+p.lost+p.inFlight, "sent = delivered + lost + in flight")
 	if m[4] != "" {
 		require.Equal(t, u(m[4]), p.failed)
 	} else {
@@ -375,7 +385,8 @@ func TestReplayWaitsForTheServer(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	p := newPeer(t, memifpcap.Config{Socket: sock})
 	r := <-res
-	requireOK(t, r)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "memifinject: no memif server on "+sock+" yet; waiting for up to 10s (-wait)\n", r.stderr)
 	got, _ := p.received(t)
 	requireFrames(t, rs, got)
 }
@@ -388,7 +399,8 @@ func TestReplayGivesUpWaiting(t *testing.T) {
 	start := time.Now()
 	r := inject(context.Background(), "-socket", sock, "-wait", "300ms", file)
 	require.Equal(t, 1, r.code)
-	require.Equal(t, "memifinject: memif "+sock+" id 0 (client): no server listening within 300ms (-wait): no such file or directory\n", r.stderr)
+	require.Equal(t, "memifinject: no memif server on "+sock+" yet; waiting for up to 300ms (-wait)\n"+
+		"memifinject: memif: connect "+sock+": no such file or directory (is the server running?)\n", r.stderr)
 	require.Empty(t, r.stdout)
 	require.Less(t, time.Since(start), 30*time.Second)
 
@@ -547,7 +559,7 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"-stats", "-1", file}, "memifinject: -stats -1: must be 0 or more seconds"},
 		{[]string{"-limit", "-1", file}, `memifinject: invalid value "-1" for flag -limit: parse error`},
 		{[]string{"-duration", "-1s", file}, `memifinject: invalid value "-1s" for flag -duration: negative`},
-		{[]string{"-wait", "soon", file}, `memifinject: invalid value "soon" for flag -wait: want a duration such as 1.5s or 200ms, or seconds`},
+		{[]string{"-wait", "soon", file}, `memifinject: invalid value "soon" for flag -wait: want a duration such as 10s or 200ms, seconds, or forever`},
 		{[]string{"-ring-size", "1000", file}, "memifinject: -ring-size 1000: want a power of two from 2 to 16384"},
 		{[]string{"-buffer-size", "0", file}, "memifinject: -buffer-size 0: want 1 to 65535 bytes"},
 		{[]string{"-role", "boss", file}, `memifinject: -role: memif: unknown role "boss" (want client or server)`},
@@ -652,13 +664,13 @@ func TestReplayStats(t *testing.T) {
 	p := newPeer(t, memifpcap.Config{})
 	r := injectTo(t, p, "-pps", "1000", "-stats", "1", file)
 	requireOK(t, r)
-	parts := strings.SplitAfter(r.stdout, "Retried packets (ring full): 0\n")
-	require.Len(t, parts, 3, r.stdout) // two summaries, then ""
+	parts := strings.Split(r.stdout, "Actual: ")
+	require.Len(t, parts, 3, r.stdout) // "", then two summaries
 	// The first one after a second: what was sent by then, at 1000 pps.
-	first := parseSummary(t, parts[0])
+	first := parseSummary(t, "Actual: "+parts[1])
 	require.InDelta(t, 1.0, first.seconds, 0.3)
 	require.InDelta(t, first.seconds*1000, float64(first.packets), 60)
-	require.Equal(t, uint64(1300), parseSummary(t, parts[1]).packets)
+	require.Equal(t, uint64(1300), parseSummary(t, "Actual: "+parts[2]).packets)
 }
 
 // TestReplayInterrupted: cancelling (SIGINT, SIGTERM) stops the replay;
@@ -673,7 +685,7 @@ func TestReplayInterrupted(t *testing.T) {
 	requireOK(t, r)
 	got, _ := p.received(t)
 	s := parseSummary(t, r.stdout)
-	require.Equal(t, uint64(len(got)), s.packets)
+	requireTook(t, s, len(got))
 	require.InDelta(t, 300, len(got), 100)
 }
 
@@ -741,10 +753,11 @@ func TestReplayDrains(t *testing.T) {
 		p := newPeer(t, memifpcap.Config{}, func(p *peer) { p.stopAfter = 5 })
 		r := injectTo(t, p, "-topspeed", "-write-timeout", "300ms", file)
 		require.Equal(t, 1, r.code)
-		require.Equal(t, "memifinject: the peer did not take the last frames within 300ms (-write-timeout): they are lost\n", r.stderr)
+		require.Regexp(t, `^memifinject: the peer took no frame for 300ms \(-write-timeout\) with \d+ still in the ring: they are lost\n$`, r.stderr)
 		s := parseSummary(t, r.stdout)
 		require.Equal(t, uint64(len(rs)), s.successful, "every frame went into the ring")
 		require.Equal(t, 5, p.count())
+		require.Contains(t, r.stderr, fmt.Sprintf(" with %d still in the ring", s.lost), "the count is the summary's")
 	})
 	t.Run("signal while waiting", func(t *testing.T) {
 		t.Parallel()

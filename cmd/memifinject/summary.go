@@ -20,6 +20,17 @@ import (
 //		Failed packets:              0
 //		Truncated packets:           0
 //		Retried packets (ring full): 0
+//		Delivered packets:           18
+//		Lost packets:                2
+//
+// and, memif being able to say what happened to each frame after it left,
+// what tcpreplay cannot: of the successful packets (written into the
+// ring), how many the peer took (delivered), how many it never will
+// (lost: in the ring when the link went down, or when memifinject closed
+// it) and, in a -stats summary while the replay runs, how many are still
+// in the ring ("Packets in flight:", only then). Successful = delivered +
+// lost + in flight, always. Failed packets are writes that failed (the
+// frame never entered the ring).
 //
 // As in tcpreplay, the seconds have two decimals from one second up and six
 // below; Bps has one decimal; Mbps (10^6 bits) two, or three below 1 Mbps;
@@ -27,7 +38,10 @@ import (
 // appears, as there, only when a write failed. The labels are padded to
 // the longest one, as tcpreplay pads to its "Retried packets (ENOBUFS): ".
 type summary struct {
-	packets   uint64 // frames written
+	packets   uint64 // frames written (into the ring)
+	delivered uint64 // of them, taken by the peer
+	lost      uint64 // never taken: the link went down, or was closed, with them in the ring
+	inFlight  uint64 // still in the ring, not taken yet
 	bytes     uint64 // their bytes, as sent (the captured length)
 	elapsed   time.Duration
 	failed    uint64 // writes that failed (ring full past -write-timeout, link down)
@@ -72,6 +86,11 @@ func (s *summary) writeTo(w io.Writer) error {
 	pr("\tFailed packets:              %d\n", s.failed)
 	pr("\tTruncated packets:           %d\n", s.truncated)
 	pr("\tRetried packets (ring full): %d\n", s.retried)
+	pr("\tDelivered packets:           %d\n", s.delivered)
+	pr("\tLost packets:                %d\n", s.lost)
+	if s.inFlight > 0 {
+		pr("\tPackets in flight:           %d\n", s.inFlight)
+	}
 	if s.stripL2 {
 		pr("\tSkipped packets (not IP):    %d\n", s.skipped)
 	}

@@ -9,7 +9,8 @@
 //
 //	gen    send -size byte Ethernet/IPv4/UDP frames as fast as the link
 //	       takes them, in batches of -batch (Handle.WriteBatch), for
-//	       -duration; then wait until the peer took every frame (Drain).
+//	       -duration; then wait until the peer took every frame (Drain),
+//	       while it keeps taking them.
 //	       Frames that come back (from a peer in echo mode) are counted.
 //	sink   count what arrives (Handle.ReadBatch or PollBatch), until
 //	       -duration has passed or the peer leaves after sending.
@@ -30,6 +31,20 @@
 // batches, to compare the paths.
 //
 // -cpuprofile FILE writes a CPU profile of the run (go tool pprof).
+//
+// Start-up is memifdump's and memifinject's (-wait, default 10s): a client
+// keeps trying while its server is not there yet (no socket, or "ID not
+// found" as a starting testpmd answers), saying so once on standard error;
+// a server waits -wait for its client and prints each client it refuses.
+// 0 tries once, forever waits until stopped.
+//
+// SIGINT or SIGTERM ends the run at once, whatever it waits for; the
+// frames still in the rings get a drain while the peer takes them (about
+// 100 ms for one that takes none; a second signal skips it), and RESULT is
+// printed, exit status 0. tx_pkts counts what the peer took: frames
+// written that it never took (in the ring when the link went down or was
+// closed) are said on standard error instead. So a generator's tx_pkts is
+// what its sink received.
 //
 // -queues accepts only 1: a Handle has one ring per direction.
 //

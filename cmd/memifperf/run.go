@@ -61,13 +61,14 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.pingpong, "pingpong", false, "with -mode gen: send one frame at a time, wait for the echo and report round-trip times")
 	fs.StringVar(&o.read, "read", "batch", "sink: the read `call`: batch (ReadBatch/PollBatch), zerocopy (ZeroCopyReadPacketData), copy (ReadPacketData) or into (ReadPacketDataTo)")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the measurement to `file` (go tool pprof)")
-	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the link to come up")
+	o.conn.RegisterWait(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	o.wait = o.conn.Wait
 	switch o.mode {
 	case "gen", "sink", "echo":
 	default:
@@ -164,6 +165,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.RxMode, _ = memifpcap.ParseRxMode(o.rxMode) // checked by parseArgs
 	cfg.ReadTimeout = 100 * time.Millisecond
 	cfg.WriteTimeout = 100 * time.Millisecond
+	// measure drains the rings itself, while the peer takes frames, and
+	// counts what it never took: Close need not linger.
+	cfg.CloseLinger = -1
+	// Lines from the library's goroutines (refusals) share stderr.
+	stderr = &syncWriter{w: stderr}
 	res, err := measure(ctx, o, cfg, stderr)
 	if res != nil {
 		fmt.Fprintln(stdout, res.line())
@@ -175,18 +181,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// drainIdle is how long memifperf waits, at the end, for a peer that
+// takes none of the frames still in the rings.
+const drainIdle = 5 * time.Second
+
 func measure(ctx context.Context, o *options, cfg *memifpcap.Config, stderr io.Writer) (*result, error) {
-	h, err := memifpcap.Open(cfg)
+	r := &result{role: cfg.Role.String(), mode: o.mode, size: o.size}
+	if o.pingpong {
+		r.mode = "pingpong"
+	}
+	// A client waits -wait for its server, a server for its client, as
+	// memifdump and memifinject do; a signal meanwhile ends the run
+	// with nothing measured, which is not a failure.
+	say := func(line string) { fmt.Fprintf(stderr, "memifperf: %s\n", line) }
+	h, err := memifflag.Open(ctx, cfg, say)
+	if err == nil {
+		if err = memifflag.WaitLink(ctx, h, cfg, o.wait); err != nil {
+			h.Close()
+		}
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "memifperf: %v\n", err)
+			return r, nil
+		}
 		return nil, err
 	}
 	defer h.Close()
-	wctx, cancel := context.WithTimeout(ctx, o.wait)
-	err = h.WaitLinkUp(wctx)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("waiting for the link: %w", err)
-	}
 	fmt.Fprintf(stderr, "memifperf: link up (%s, %s)\n", o.conn.Role, o.conn.Socket)
 	if o.cpuprof != "" {
 		f, err := os.Create(o.cpuprof)
@@ -199,34 +220,71 @@ func measure(ctx context.Context, o *options, cfg *memifpcap.Config, stderr io.W
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r := &result{role: cfg.Role.String(), mode: o.mode, size: o.size}
 	end := time.Now().Add(o.duration)
+	var ps []*perf
 	if o.pingpong {
-		r.mode = "pingpong"
-		p := &perf{o: o, rx: h.RxQueue(0), tx: h.TxQueue(0), r: r, end: end, ctx: ctx, seen: new(atomic.Bool)}
+		p := &perf{o: o, rx: h.RxQueue(0), tx: h.TxQueue(0), r: &result{}, end: end, ctx: ctx, seen: new(atomic.Bool)}
+		ps = []*perf{p}
 		err = p.pingpong()
+		r.secs, r.rtts, r.rttAvg, r.rttP50, r.rttP99 = p.r.secs, p.r.rtts, p.r.rttAvg, p.r.rttP50, p.r.rttP99
 		if p.lost > 0 {
 			fmt.Fprintf(stderr, "memifperf: %d pings did not come back within 200 ms\n", p.lost)
 		}
 	} else {
-		err = measureQueues(ctx, o, h, r, end, stderr)
+		ps, err = measureQueues(ctx, o, h, r, end)
 	}
-	if o.mode == "gen" && err == nil {
-		// Frames still in the ring when we close would be lost.
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if derr := h.Drain(dctx); derr != nil {
-			fmt.Fprintf(stderr, "memifperf: drain: %v\n", derr)
+	finish(ctx, h, ps, o.mode == "gen" && !o.pingpong, stderr)
+	for i, p := range ps {
+		if o.queues > 1 {
+			fmt.Fprintf(stderr, "memifperf: queue %d: tx_pkts=%d rx_pkts=%d\n", i, p.r.tx, p.r.rx)
 		}
-		cancel()
+		r.tx += p.r.tx
+		r.rx += p.r.rx
 	}
 	return r, err
 }
 
+// finish lets the peer take the frames still in the transmit rings (closing
+// the link drops them), while it takes them: for up to drainIdle without
+// progress, about 100 ms after a signal, not at all after a second one.
+// Then it closes the link, and each queue's tx count becomes what the peer
+// took: frames it never took are not counted as sent, but said on stderr.
+// With absorb (a generator), frames coming back meanwhile are counted and
+// handed back, as gen does: a peer in echo mode blocked on a full ring
+// would hold the last frames it read, which a server counts as not taken
+// until the client hands their buffers back.
+func finish(ctx context.Context, h *memifpcap.Handle, ps []*perf, absorb bool, stderr io.Writer) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	if absorb {
+		for _, p := range ps {
+			wg.Go(func() { p.absorb(quit) })
+		}
+	}
+	err := memifflag.Drain(ctx, memifflag.SecondSignal(ctx), h, drainIdle)
+	close(quit)
+	wg.Wait()
+	h.Close()
+	var lost uint64
+	for i, p := range ps {
+		n := min(h.TxQueue(i).Stats().TxLost, p.r.tx)
+		p.r.tx -= n
+		lost += n
+	}
+	if lost > 0 {
+		why := "the link went down or was closed with them in the ring"
+		if errors.Is(err, memifflag.ErrStalled) && ctx.Err() == nil {
+			why = fmt.Sprintf("it took none for %v", drainIdle)
+		}
+		fmt.Fprintf(stderr, "memifperf: the peer never took %d frames written (not in tx_pkts): %s\n", lost, why)
+	}
+}
+
 // measureQueues runs -mode on every queue pair i (receive queue i,
-// transmit queue i), one goroutine each with its own counters, and sums
-// them into r: the seconds run from the first frame on any queue to the
-// last on any queue.
-func measureQueues(ctx context.Context, o *options, h *memifpcap.Handle, r *result, end time.Time, stderr io.Writer) error {
+// transmit queue i), one goroutine each with its own counters, and
+// returns them; r.secs runs from the first frame on any queue to the last
+// on any queue.
+func measureQueues(ctx context.Context, o *options, h *memifpcap.Handle, r *result, end time.Time) ([]*perf, error) {
 	ps := make([]*perf, o.queues)
 	seen := new(atomic.Bool)
 	errs := make([]error, o.queues)
@@ -247,12 +305,7 @@ func measureQueues(ctx context.Context, o *options, h *memifpcap.Handle, r *resu
 	}
 	wg.Wait()
 	var first, last time.Time
-	for i, p := range ps {
-		if o.queues > 1 {
-			fmt.Fprintf(stderr, "memifperf: queue %d: tx_pkts=%d rx_pkts=%d\n", i, p.r.tx, p.r.rx)
-		}
-		r.tx += p.r.tx
-		r.rx += p.r.rx
+	for _, p := range ps {
 		if !p.first.IsZero() && (first.IsZero() || p.first.Before(first)) {
 			first = p.first
 		}
@@ -263,7 +316,7 @@ func measureQueues(ctx context.Context, o *options, h *memifpcap.Handle, r *resu
 	if !first.IsZero() {
 		r.secs = last.Sub(first).Seconds()
 	}
-	return errors.Join(errs...)
+	return ps, errors.Join(errs...)
 }
 
 // perf is one measurement in progress on one queue pair.
@@ -337,6 +390,27 @@ func (p *perf) gen() error {
 		}
 		if err != nil && !errors.Is(err, memifpcap.ErrTimeout) {
 			return fmt.Errorf("write: %w", err)
+		}
+	}
+}
+
+// absorb counts and hands back the frames that arrive until quit is
+// closed or the link goes down.
+func (p *perf) absorb(quit <-chan struct{}) {
+	in := make([]memifpcap.Message, p.o.batch)
+	for {
+		select {
+		case <-quit:
+			return
+		default:
+		}
+		k, err := p.rx.PollBatch(in)
+		p.r.rx += uint64(k)
+		switch {
+		case err != nil:
+			return
+		case k == 0:
+			time.Sleep(50 * time.Microsecond)
 		}
 	}
 }
@@ -513,4 +587,17 @@ func stats(rtts []time.Duration) (avg, p50, p99 float64) {
 	slices.Sort(s)
 	pct := func(q int) float64 { return float64(s[(len(s)*q+99)/100-1]) / 1e3 }
 	return float64(sum) / float64(len(s)) / 1e3, pct(50), pct(99)
+}
+
+// syncWriter serializes the writes to stderr of memifperf and of the
+// library's goroutines (Config.OnRefuse).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -1,16 +1,24 @@
-// Package memifflag defines the memif connection flags that memifdump and
-// memifinject share (-socket, -id, -role, -secret, -mode, -ring-size,
-// -buffer-size, -rx-queues, -tx-queues, -rx-mode), so that both tools
-// spell and check them the same way.
+// Package memifflag is what the tools (memifdump, memifinject,
+// memifperf) share about a memif connection, so that they spell, check
+// and do it the same way: the connection flags (-socket, -id, -role,
+// -secret, -mode, -ring-size, -buffer-size, -rx-queues, -tx-queues,
+// -rx-mode, -wait), the start-up (Open, WaitLink: a client waits for a
+// server that is starting, refusals are told) and the signals that stop a
+// tool (Signals).
 package memifflag
 
 import (
 	"flag"
 	"fmt"
 	"math"
+	"strconv"
+	"time"
 
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
+
+// DefaultWait is -wait's default: how long a tool waits for its peer.
+const DefaultWait = 10 * time.Second
 
 // Flags holds the connection flags after parsing.
 type Flags struct {
@@ -24,6 +32,10 @@ type Flags struct {
 	RxQueues   int // VPP's rx-queues
 	TxQueues   int // VPP's tx-queues
 	RxMode     string
+	// Wait is -wait: how long a client keeps trying to connect while the
+	// server is not there yet, and how long a tool that needs the link
+	// waits for it; 0 means one try, negative ("forever") no limit.
+	Wait time.Duration
 }
 
 // Register defines the connection flags on fs.
@@ -39,7 +51,59 @@ func Register(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&f.RxQueues, "rx-queues", 1, fmt.Sprintf("receive `queues` (rings the peer fills for us), 1 to %d", memifpcap.MaxQueues))
 	fs.IntVar(&f.TxQueues, "tx-queues", 1, fmt.Sprintf("transmit `queues` (rings we fill for the peer), 1 to %d", memifpcap.MaxQueues))
 	fs.StringVar(&f.RxMode, "rx-mode", "adaptive", "how a receive queue waits: adaptive (poll briefly, then sleep on the interrupt), poll (busy-poll, never sleep) or interrupt")
+	f.RegisterWait(fs)
 	return f
+}
+
+// RegisterWait defines -wait on fs alone, for a tool that defines the
+// other connection flags itself (memifperf, whose -mode is its own).
+func (f *Flags) RegisterWait(fs *flag.FlagSet) {
+	f.Wait = DefaultWait
+	fs.Var(waitValue{&f.Wait}, "wait", "wait up to `D` for the peer: a client keeps trying (every 100 ms) while the server is not there yet "+
+		"(no socket, or it answers \"ID not found\" as a starting DPDK does), and a tool that needs the link waits that long for it "+
+		"(memifinject and memifperf as a server, for their client; memifdump as a server waits for clients until stopped); "+
+		"0 tries once, forever waits until stopped. "+
+		"A Go duration (1.5s, 200ms) or seconds")
+}
+
+// waitValue is -wait: a Go duration or plain seconds, or "forever" (any
+// negative duration says the same).
+type waitValue struct{ d *time.Duration }
+
+func (v waitValue) String() string {
+	switch {
+	case v.d == nil:
+		return "0s" // the zero value, for flag.PrintDefaults
+	case *v.d < 0:
+		return "forever"
+	}
+	return v.d.String()
+}
+
+func (v waitValue) Set(s string) error {
+	if s == "forever" {
+		*v.d = -1
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != f || f > 1e9 || f < -1e9 {
+			return fmt.Errorf("want a duration such as 10s or 200ms, seconds, or forever")
+		}
+		d = time.Duration(f * float64(time.Second))
+	}
+	*v.d = max(d, -1)
+	return nil
+}
+
+// WaitText says how long a wait of d (-wait) lasts, for messages:
+// "for up to 10s (-wait)", "until stopped (-wait forever)".
+func WaitText(d time.Duration) string {
+	if d < 0 {
+		return "until stopped (-wait forever)"
+	}
+	return fmt.Sprintf("for up to %v (-wait)", d)
 }
 
 // Config turns the flags into a memifpcap.Config. Errors name the flag.
@@ -90,5 +154,8 @@ func (f *Flags) Config() (*memifpcap.Config, error) {
 		RxQueues:   f.RxQueues,
 		TxQueues:   f.TxQueues,
 		RxMode:     rxMode,
+		// A client's Open waits -wait for its server; negative is
+		// "until the context ends" in both.
+		ConnectWait: f.Wait,
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -25,17 +26,19 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, &memifpcap.Config{
 		Role: memifpcap.RoleClient, Socket: "/run/vpp/memif.sock", Mode: memifpcap.ModeEthernet,
 		RingSize: 1024, BufferSize: 2048, RxQueues: 1, TxQueues: 1, RxMode: memifpcap.RxModeAdaptive,
+		ConnectWait: 10 * time.Second,
 	}, c)
 }
 
 func TestAllFlags(t *testing.T) {
 	c, err := parse(t, "-socket", "@x", "-id", "7", "-role", "server", "-secret", "s",
 		"-mode", "ip", "-ring-size", "256", "-buffer-size", "9216",
-		"-rx-queues", "4", "-tx-queues", "255", "-rx-mode", "interrupt")
+		"-rx-queues", "4", "-tx-queues", "255", "-rx-mode", "interrupt", "-wait", "1.5")
 	require.NoError(t, err)
 	require.Equal(t, &memifpcap.Config{
 		Role: memifpcap.RoleServer, Socket: "@x", ID: 7, Secret: "s", Mode: memifpcap.ModeIP,
 		RingSize: 256, BufferSize: 9216, RxQueues: 4, TxQueues: 255, RxMode: memifpcap.RxModeInterrupt,
+		ConnectWait: 1500 * time.Millisecond,
 	}, c)
 }
 
