@@ -174,7 +174,10 @@ func (c *compiler) binop(t token, op uint16, a, b *arth) (*arth, error) {
 	if a.isConst && b.isConst {
 		return &arth{isConst: true, k: fold(op, a.k, b.k)}, nil
 	}
-	r := &arth{checks: andChecks(a.checks, b.checks)}
+	// libpcap keeps only the left operand's checks in arithmetic ("len -
+	// tcp[0] = 1" tests no protocol at all); so does this package, so that
+	// both accept the same packets. A relation keeps both sides' checks.
+	r := &arth{checks: a.checks}
 	if b.isConst {
 		r.stmts = append(c.valueStmts(a), ins{op: clsALU | op | srcK, k: b.k})
 		return r, nil
