@@ -323,11 +323,15 @@ func (c *compiler) genPort(t token, lo, hi uint32, q quals) (*node, error) {
 		}
 		return or(portAtom(v6, 0), portAtom(v6, 2))
 	}
-	var v4, v6 *node = constNode(false), constNode(false)
+	// (p == tcp || p == udp || p == sctp) && ports is what libpcap's
+	// optimiser makes of its per-protocol alternatives: same loads, same order.
+	var p4, p6 *node = constNode(false), constNode(false)
 	for _, pr := range protos {
-		v4 = or(v4, and(and(cmp(nl+9, 1, pr), c.ipNotFrag()), dirs(false)))
-		v6 = or(v6, and(cmp(nl+6, 1, pr), dirs(true)))
+		p4 = or(p4, cmp(nl+9, 1, pr))
+		p6 = or(p6, cmp(nl+6, 1, pr))
 	}
+	v4 := and(and(p4, c.ipNotFrag()), dirs(false))
+	v6 := and(p6, dirs(true))
 	lt4, err := c.genLinktype(t, etherIP)
 	if err != nil {
 		return nil, err
