@@ -72,8 +72,29 @@ func tcpdumpCompile(dlt, expr string) libpcapProgram {
 	return libpcapProgram{prog: prog}
 }
 
-// tcpdumpAll compiles every expression for one DLT, a few tcpdumps at a time.
+var tcpdumpCache struct {
+	sync.Mutex
+	m map[string][]libpcapProgram
+}
+
+// tcpdumpAll compiles every expression for one DLT, a few tcpdumps at a
+// time, once per test binary run.
 func tcpdumpAll(dlt string, exprs []string) []libpcapProgram {
+	key := dlt + "\x00" + strings.Join(exprs, "\x00")
+	tcpdumpCache.Lock()
+	defer tcpdumpCache.Unlock()
+	if p, ok := tcpdumpCache.m[key]; ok {
+		return p
+	}
+	if tcpdumpCache.m == nil {
+		tcpdumpCache.m = map[string][]libpcapProgram{}
+	}
+	p := tcpdumpRun(dlt, exprs)
+	tcpdumpCache.m[key] = p
+	return p
+}
+
+func tcpdumpRun(dlt string, exprs []string) []libpcapProgram {
 	out := make([]libpcapProgram, len(exprs))
 	sem := make(chan struct{}, 2*runtime.NumCPU())
 	var wg sync.WaitGroup
