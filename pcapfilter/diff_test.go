@@ -46,6 +46,7 @@ func readExprs(t testing.TB, name string) []string {
 // libpcapProgram is tcpdump's program for one expression, or its refusal.
 type libpcapProgram struct {
 	prog []bpf.RawInstruction
+	ddd  string // tcpdump's -ddd text
 	err  string
 }
 
@@ -69,7 +70,7 @@ func tcpdumpCompile(dlt, expr string) libpcapProgram {
 		}
 		prog[i] = bpf.RawInstruction{Op: uint16(op), Jt: uint8(jt), Jf: uint8(jf), K: uint32(k)}
 	}
-	return libpcapProgram{prog: prog}
+	return libpcapProgram{prog: prog, ddd: stdout.String()}
 }
 
 var tcpdumpCache struct {

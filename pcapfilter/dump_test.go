@@ -7,7 +7,7 @@ import (
 )
 
 // TestDumpMatchesTcpdump prints libpcap's own programs (from tcpdump -ddd)
-// with Dump and requires tcpdump's -d and -dd text, byte for byte.
+// with Dump and requires tcpdump's -d, -dd and -ddd text, byte for byte.
 func TestDumpMatchesTcpdump(t *testing.T) {
 	needTcpdump(t)
 	exprs := readCorpus(t)
@@ -39,10 +39,13 @@ func TestDumpMatchesTcpdump(t *testing.T) {
 		if got := Dump(ref[i].prog, DumpText); got != out[i].d {
 			t.Errorf("%q: -d:\n got: %q\nwant: %q", e, got, out[i].d)
 		}
+		if got := Dump(ref[i].prog, DumpDecimal); got != ref[i].ddd {
+			t.Errorf("%q: -ddd:\n got: %q\nwant: %q", e, got, ref[i].ddd)
+		}
 		if got := Dump(ref[i].prog, DumpC); got != out[i].dd {
 			t.Errorf("%q: -dd:\n got: %q\nwant: %q", e, got, out[i].dd)
 		}
 		n++
 	}
-	t.Logf("%d programs printed as tcpdump -d and -dd print them", n)
+	t.Logf("%d programs printed as tcpdump -d, -dd and -ddd print them", n)
 }
