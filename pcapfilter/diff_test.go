@@ -227,11 +227,9 @@ func TestDifferentialLibpcap(t *testing.T) {
 		frames [][]byte
 	}{
 		{"EN10MB", LinkTypeEthernet, eth},
-		{"RAW", LinkTypeRaw, rawFrames(eth)},
+		{"RAW", LinkTypeRaw, rawFrames(append(eth, truncatedFrames(eth)...))},
 	}
-	if os.Getenv("PCAPFILTER_TRUNCATED") == "1" {
-		links[0].frames = append(links[0].frames, truncatedFrames(eth)...)
-	}
+	links[0].frames = append(links[0].frames, truncatedFrames(eth)...)
 	for _, l := range links {
 		ref := tcpdumpAll(l.dlt, exprs)
 		t.Run(l.dlt, func(t *testing.T) {

@@ -95,7 +95,7 @@ func CompileRaw(expr string, link LinkType, snaplen int) ([]bpf.RawInstruction, 
 	if c.link == LinkTypeUser0 && c.state.offNl < 0 {
 		// offsets only matter to primitives that error out on USER0.
 	}
-	prog := emit(root, c.snaplen)
+	prog := emit(factorOr(root), c.snaplen)
 	prog = optimize(prog)
 	if len(prog) == 1 && prog[0].k == 0 {
 		return nil, &Error{Pos: 0, Msg: "expression rejects all packets"}
