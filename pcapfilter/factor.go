@@ -119,7 +119,11 @@ func groupExclusive(alts []*node) *node {
 		}
 		firsts, rests = append(firsts, f), append(rests, r)
 	}
-	var out *node
+	type group struct {
+		first *node // the test, or a disjunction of tests of the same field
+		rest  *node // nil: the test alone
+	}
+	var groups []group
 	used := make([]bool, len(alts))
 	for i := range alts {
 		if used[i] {
@@ -141,14 +145,35 @@ func groupExclusive(alts []*node) *node {
 				rest = or(rest, rests[j])
 			}
 		}
-		g := firsts[i]
-		if !whole && rest != nil {
-			g = and(g, factorOr(rest))
+		if whole {
+			rest = nil
+		} else {
+			rest = factorOr(rest)
+		}
+		// Values whose rest is the same share it: "arp and X or rarp and X"
+		// is "(arp or rarp) and X".
+		merged := false
+		for g := range groups {
+			if rest != nil && groups[g].rest != nil && sameNode(groups[g].rest, rest) {
+				groups[g].first = or(groups[g].first, firsts[i])
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			groups = append(groups, group{first: firsts[i], rest: rest})
+		}
+	}
+	var out *node
+	for _, g := range groups {
+		n := g.first
+		if g.rest != nil {
+			n = and(n, g.rest)
 		}
 		if out == nil {
-			out = g
+			out = n
 		} else {
-			out = or(out, g)
+			out = or(out, n)
 		}
 	}
 	return out

@@ -25,7 +25,7 @@ func TestProgramLength(t *testing.T) {
 			continue
 		}
 		l, p := len(ref[i].prog), len(got)
-		fmt.Fprintf(&b, "| `%s` | %d | %d |\n", e, l, p)
+		fmt.Fprintf(&b, "| `%s` | %d | %d |\n", strings.ReplaceAll(e, "|", "\\|"), l, p)
 		sumL, sumP, n = sumL+l, sumP+p, n+1
 		switch {
 		case p < l:
@@ -36,15 +36,14 @@ func TestProgramLength(t *testing.T) {
 			longer++
 			worst = max(worst, p-l)
 		}
-		// The bound kept: never more than twice libpcap's plus 4 (a chain of
-		// "host A or B or C" is the worst: libpcap groups the tests of one
-		// field, which this optimiser does not do).
-		if p > 2*l+4 {
+		// The bound kept: libpcap's length plus a half, plus 4 (the worst
+		// are "host A and B" chains, where libpcap shares more tests).
+		if p > l+l/2+4 {
 			t.Errorf("%q: %d instructions, libpcap %d\n%s", e, p, l, Dump(got, DumpText))
 		}
 	}
-	// In all, within a tenth of libpcap's.
-	if sumP > sumL+sumL/10 {
+	// In all, within 5% of libpcap's.
+	if sumP > sumL+sumL/20 {
 		t.Errorf("%d instructions in all, libpcap %d", sumP, sumL)
 	}
 	fmt.Fprintf(&b, "\n%d programs: libpcap %d instructions in all, pcapfilter %d; pcapfilter shorter %d, equal %d, longer %d (by %d at most)\n",
