@@ -94,7 +94,8 @@ func (p *parser) parseUnary() (*arth, error) {
 		if a.isConst {
 			return &arth{isConst: true, k: -a.k}, nil
 		}
-		st := append(cloneIns(a.stmts), ins{op: clsALU | aluNEG})
+		// -A as A * 0xffffffff: golang.org/x/net/bpf's VM does not run BPF_NEG.
+		st := append(cloneIns(a.stmts), ins{op: clsALU | aluMUL | srcK, k: 0xffffffff})
 		return &arth{stmts: st, checks: a.checks}, nil
 	case isOp(t, "("):
 		a, err := p.parseArth(0)
