@@ -574,11 +574,11 @@ func (c *compiler) genEncap(t token, id *uint32) (*node, error) {
 		if id != nil && *id > 4095 {
 			return nil, &Error{Pos: t.pos, Msg: fmt.Sprintf("VLAN tag %d greater than maximum 4095", *id)}
 		}
+		if s.ppp {
+			return nil, &Error{Pos: t.pos, Msg: "no VLAN support for PPP"}
+		}
 		tpid := or(or(cmp(uint32(s.offLinkType), 2, 0x8100), cmp(uint32(s.offLinkType), 2, 0x88a8)),
 			cmp(uint32(s.offLinkType), 2, 0x9100))
-		if s.ppp {
-			tpid = cmp(uint32(s.offLinkType), 2, 0x8100)
-		}
 		b := tpid
 		if id != nil {
 			b = and(b, mcmp(uint32(s.offNl), 2, *id, 0x0fff))
