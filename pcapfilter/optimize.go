@@ -18,6 +18,8 @@ type valKey struct {
 	k      uint32
 	mask   uint32
 	masked bool
+	xop    uint16 // for a load at [x + k]: what X held (a 4*([k]&0xf))
+	xk     uint32
 }
 
 // valFact is what a path knows of a value: it is one of in (when inSet), or
@@ -434,6 +436,14 @@ func dropRedundantLoads(code []ins) []ins {
 			code[i] = ins{op: clsJMP | jmpJA, jt: i + 1}
 		case c.op == clsLDX|szB|modeMSH && r.x == (valKey{op: c.op, k: c.k}):
 			code[i] = ins{op: clsJMP | jmpJA, jt: i + 1}
+		case c.op&0x07 == clsLD && c.op&0xe0 == modeIND && r.x.op != 0 &&
+			r.a == (valKey{op: c.op, k: c.k, xop: r.x.op, xk: r.x.k}):
+			code[i] = ins{op: clsJMP | jmpJA, jt: i + 1}
+		case c.op&0x07 == clsLD && c.op&0xe0 == modeIND:
+			r.a = valKey{}
+			if r.x.op != 0 {
+				r.a = valKey{op: c.op, k: c.k, xop: r.x.op, xk: r.x.k}
+			}
 		default:
 			r.a = step(r.a, c)
 			switch {

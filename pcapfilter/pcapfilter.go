@@ -152,9 +152,77 @@ func emit(root *node, snaplen uint32) []ins {
 	return code
 }
 
+// longJumps gives every conditional jump that reaches farther than 255
+// instructions (the most its 8-bit offset can say) an unconditional jump
+// right after it to go the rest of the way, as libpcap does.
+func longJumps(code []ins) []ins {
+	for {
+		far := -1
+		for i, in := range code {
+			if isCond(in.op) && (in.jt-i-1 > 255 || in.jf-i-1 > 255) {
+				far = i
+				break
+			}
+		}
+		if far < 0 {
+			return code
+		}
+		// An unconditional jump to the same place within reach will do.
+		c := &code[far]
+		shared := false
+		for j := far + 1; j < len(code) && j-far-1 <= 255; j++ {
+			if code[j].op != clsJMP|jmpJA {
+				continue
+			}
+			if c.jt-far-1 > 255 && code[j].jt == c.jt {
+				c.jt, shared = j, true
+				break
+			}
+			if c.jf-far-1 > 255 && code[j].jt == c.jf {
+				c.jf, shared = j, true
+				break
+			}
+		}
+		if shared {
+			continue
+		}
+		// Put it as far down as the jump reaches, after an instruction that
+		// does not fall through, so that the jumps below can share it; room
+		// is made there: every target from there on moves down one.
+		p := far + 1
+		for j := min(far+256, len(code)-1); j > far+1; j-- {
+			if prev := code[j-1].op; isJump(prev) || prev&0x07 == clsRET {
+				p = j
+				break
+			}
+		}
+		for i := range code {
+			if !isJump(code[i].op) {
+				continue
+			}
+			if code[i].jt >= p {
+				code[i].jt++
+			}
+			if isCond(code[i].op) && code[i].jf >= p {
+				code[i].jf++
+			}
+		}
+		c = &code[far]
+		tramp := ins{op: clsJMP | jmpJA}
+		if c.jt-far-1 > 255 {
+			tramp.jt, c.jt = c.jt, p
+		} else {
+			tramp.jt, c.jf = c.jf, p
+		}
+		code = append(code[:p], append([]ins{tramp}, code[p:]...)...)
+		// Both branches far: the next round gives the other one its own.
+	}
+}
+
 // assemble turns absolute jump targets into offsets; a conditional jump
 // reaches 255 instructions at most.
 func assemble(code []ins) ([]bpf.RawInstruction, error) {
+	code = longJumps(code)
 	out := make([]bpf.RawInstruction, len(code))
 	for i, in := range code {
 		r := bpf.RawInstruction{Op: in.op, K: in.k}
