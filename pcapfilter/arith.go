@@ -237,7 +237,13 @@ func (c *compiler) relation(t token, jop uint16, neg bool, a, b *arth) (*node, e
 	case a.isConst && b.isConst:
 		r = constNode(jumpTaken(jop, a.k, b.k))
 	case b.isConst:
-		r = atom(c.valueStmts(a), jop|srcK, b.k)
+		st := c.valueStmts(a)
+		if last := len(st) - 1; jop == jmpJEQ && b.k == 0 && last > 0 && st[last].op == clsALU|aluAND|srcK {
+			// "x & m = 0" is "not jset m", one instruction shorter, as libpcap's.
+			r = not(atom(st[:last], jmpJSET|srcK, st[last].k))
+			break
+		}
+		r = atom(st, jop|srcK, b.k)
 	default:
 		m, err := c.scratch(t)
 		if err != nil {
