@@ -285,9 +285,7 @@ func (c *compiler) access(t token, proto int, idx *arth, size int) (*arth, error
 	sz := sizeCode(size)
 	switch proto {
 	case qLink:
-		if c.link == LinkTypeRaw {
-			// libpcap: the link header of raw IP is empty; link[N] reads the packet.
-		}
+		// On raw IP the link header is empty: link[N] reads the IP header.
 		r.stmts = c.indexed(idx, 0, sz)
 		return r, nil
 	case qIP, qARP, qRARP, qIPv6:

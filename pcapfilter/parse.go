@@ -295,9 +295,7 @@ func (p *parser) parseRterm(inherit quals) (*node, quals, error) {
 	}
 	if t.kind == tID {
 		if why, ok := unsupportedKeywords[t.text]; ok {
-			if t.text != "gateway" || true {
-				return nil, qerr, &Error{Pos: t.pos, Msg: fmt.Sprintf("'%s' is not supported: %s", t.text, why)}
-			}
+			return nil, qerr, &Error{Pos: t.pos, Msg: fmt.Sprintf("'%s' is not supported: %s", t.text, why)}
 		}
 		switch t.text {
 		case "less", "greater":

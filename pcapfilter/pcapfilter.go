@@ -92,9 +92,6 @@ func CompileRaw(expr string, link LinkType, snaplen int) ([]bpf.RawInstruction, 
 			return nil, p.syntaxError(t)
 		}
 	}
-	if c.link == LinkTypeUser0 && c.state.offNl < 0 {
-		// offsets only matter to primitives that error out on USER0.
-	}
 	prog := emit(factorOr(root), c.snaplen)
 	prog = optimize(prog)
 	if len(prog) == 1 && prog[0].k == 0 {
