@@ -46,14 +46,14 @@ func (h *Handle) endGuard(old bool, err *error) {
 		if !isFault(r) {
 			panic(r)
 		}
-		*err = h.faulted()
+		*err = faulted(h.sess.Load())
 	}
 }
 
-// faulted ends the current session after its memory faulted and returns
-// the error for the caller.
-func (h *Handle) faulted() error {
-	if s := h.sess.Load(); s != nil {
+// faulted ends session s (if not nil) after its memory faulted and
+// returns the error for the caller.
+func faulted(s *session) error {
+	if s != nil {
 		s.fail(control.ReasonMemoryFault, true)
 	}
 	return &linkDownError{reason: "the peer's memory faulted (a region shrunk under the mapping)"}

@@ -146,3 +146,92 @@ func TestUnsealedRegions(t *testing.T) {
 	require.True(t, srv3.SealedMemory())
 	require.True(t, cli.SealedMemory())
 }
+
+// CopyIfUnsealed copies a batch only when the peer can take its memory
+// away: a sealed client's views are left as they are; an unsealed
+// client's frames are copied and survive the shrink; a shrink before the
+// copy, even after the link went down, ends that link, not the process.
+func TestCopyIfUnsealed(t *testing.T) {
+	frames := [][]byte{[]byte("first frame"), []byte("second, longer frame")}
+	// readTwo connects a hostile client with the given memory, has it
+	// send frames, and reads them as one batch.
+	readTwo := func(t *testing.T, sealed bool) (*memifpcap.Handle, string, *hostile.Memory, *hostile.Client, []memifpcap.Message) {
+		srv, sock := hostileServer(t)
+		m := hostileMemory(t, sealed)
+		cl := connected(t, srv, sock, m)
+		for i, f := range frames {
+			put(m, uint16(i), f, 0)
+		}
+		m.C2S.StoreHead(uint16(len(frames)))
+		ms := make([]memifpcap.Message, 4)
+		n, err := srv.ReadBatch(ms)
+		require.NoError(t, err)
+		require.Equal(t, len(frames), n)
+		return srv, sock, m, cl, ms[:n]
+	}
+	shrunkEnds := func(t *testing.T, srv *memifpcap.Handle, ms []memifpcap.Message) {
+		_, err := srv.CopyIfUnsealed(ms, nil)
+		require.ErrorIs(t, err, memifpcap.ErrLinkDown)
+		require.Contains(t, err.Error(), "the peer's memory faulted")
+	}
+
+	t.Run("sealed", func(t *testing.T) {
+		t.Parallel()
+		srv, _, _, _, ms := readTwo(t, true)
+		view := &ms[1].Buffers[0][0]
+		buf, err := srv.CopyIfUnsealed(ms, nil)
+		require.NoError(t, err)
+		require.Nil(t, buf)
+		require.Same(t, view, &ms[1].Buffers[0][0], "a sealed batch is not copied")
+		require.True(t, srv.SealedMemory())
+	})
+	t.Run("unsealed", func(t *testing.T) {
+		t.Parallel()
+		srv, sock, m, cl, ms := readTwo(t, false)
+		buf, err := srv.CopyIfUnsealed(ms, make([]byte, 0, 8))
+		require.NoError(t, err)
+		require.Equal(t, len(frames[0])+len(frames[1]), len(buf))
+		require.NoError(t, m.Shrink(0))
+		for i, f := range frames {
+			require.Len(t, ms[i].Buffers, 1)
+			require.Equal(t, f, ms[i].Buffers[0], "frame %d after the shrink", i)
+		}
+		// The library's next access to the shrunk memory ends the link.
+		_, err = srv.ReadBatch(ms)
+		require.ErrorIs(t, err, memifpcap.ErrLinkDown)
+		msg, err := cl.Expect(control.MsgDisconnect, hostileStep)
+		require.NoError(t, err)
+		require.Equal(t, "Memory fault: region shrunk under the mapping", msg.(control.Disconnect).Reason)
+		stillServes(t, srv, sock)
+	})
+	t.Run("shrunk before the copy", func(t *testing.T) {
+		t.Parallel()
+		srv, sock, m, cl, ms := readTwo(t, false)
+		require.NoError(t, m.Shrink(0))
+		shrunkEnds(t, srv, ms)
+		msg, err := cl.Expect(control.MsgDisconnect, hostileStep)
+		require.NoError(t, err)
+		require.Equal(t, "Memory fault: region shrunk under the mapping", msg.(control.Disconnect).Reason)
+		waitDisconnects(t, srv, 1)
+		stillServes(t, srv, sock)
+	})
+	t.Run("link down, then shrunk", func(t *testing.T) {
+		t.Parallel()
+		srv, sock, m, cl, ms := readTwo(t, false)
+		cl.Close() // the peer leaves; its memory stays pinned for ms
+		waitDisconnects(t, srv, 1)
+		// A good client takes its place before the copy.
+		good, err := memifpcap.Open(&memifpcap.Config{Socket: sock, ReadTimeout: 3 * time.Second})
+		require.NoError(t, err)
+		defer good.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, srv.WaitLinkUp(ctx))
+		require.NoError(t, m.Shrink(0))
+		shrunkEnds(t, srv, ms)
+		// The fault ended the dead link's session, not the new one.
+		transferSkippingLinkDown(t, good, srv, 3)
+		transferSkippingLinkDown(t, srv, good, 3)
+		require.Equal(t, uint64(1), srv.Stats().Disconnects, "the fault of a dead link must not end the next one")
+	})
+}

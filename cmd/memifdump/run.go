@@ -222,6 +222,7 @@ type reader struct {
 	q       *memifpcap.RxQueue
 	batch   []memifpcap.Message // the messages of ReadBatch, reused
 	scratch []byte              // a chained frame, gathered
+	arena   []byte              // a batch copied out of unsealed memory
 }
 
 func (d *dump) run(ctx context.Context, stdout io.Writer) error {
@@ -375,6 +376,11 @@ func (r *reader) loop(d *dump, out sink, downs chan<- struct{}, report bool) err
 			ms = ms[:min(uint64(len(ms)), left)]
 		}
 		k, err := r.q.ReadBatch(ms)
+		if err == nil {
+			// A zero-copy client's memory is not sealed: copy what it
+			// could take away before the sink touches it.
+			r.arena, err = r.q.CopyIfUnsealed(ms[:k], r.arena)
+		}
 		switch {
 		case err == io.EOF:
 			return nil

@@ -209,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	in, err := loadInputs(ctx, o.files, o.cfg.Mode, o.lim, loadOptions{preload: o.preload, noVerify: o.noVerify, stripL2: o.stripL2})
+	in, err := loadInputs(ctx, o.files, o.cfg.Mode, o.lim, loadOptions{preload: o.preload, noVerify: o.noVerify, stripL2: o.stripL2, multiPass: o.loops != 1})
 	if err != nil {
 		if ctx.Err() != nil {
 			return stopped(err)
