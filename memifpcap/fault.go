@@ -88,7 +88,8 @@ func touchPeer(f func()) (faulted bool) {
 // FrameWriter's slot, fault (SIGBUS) when touched. The library guards its
 // own accesses and ends such a link with "Memory fault"; code that keeps
 // using those slices should do the same (debug.SetPanicOnFault in the
-// goroutine, and recover), or use the copying reads.
+// goroutine, and recover), copy a batch out with CopyIfUnsealed, or use
+// the copying reads.
 func (h *Handle) SealedMemory() bool {
 	s := h.sess.Load()
 	return s == nil || !s.unsealed
