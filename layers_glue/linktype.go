@@ -5,8 +5,6 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-
-	"github.com/memifpcap/memifpcap/control"
 )
 
 // LinkTypeMemifPuntInject is the link type of memif punt/inject frames in
@@ -17,34 +15,45 @@ import (
 // Wireshark show them as "USER0" raw bytes.
 const LinkTypeMemifPuntInject layers.LinkType = 147
 
+// The memif interface modes, as INIT carries them (libmemif's
+// memif_interface_mode_t, memif.h): memifpcap.Mode's values.
+const (
+	modeEthernet   = 0
+	modeIP         = 1
+	modePuntInject = 2
+)
+
 // LinkTypeForMode returns the link type of the frames of a memif link in
-// mode m: layers.LinkTypeEthernet, layers.LinkTypeRaw (bare IPv4 or IPv6)
-// or LinkTypeMemifPuntInject. For a value that is not a memif mode it
-// returns 0 (LINKTYPE_NULL, which no memif link uses).
-func LinkTypeForMode(m control.Mode) layers.LinkType {
-	switch m {
-	case control.ModeEthernet:
+// mode m (a memifpcap.Mode): layers.LinkTypeEthernet, layers.LinkTypeRaw
+// (bare IPv4 or IPv6) or LinkTypeMemifPuntInject. For a value that is not
+// a memif mode it returns 0 (LINKTYPE_NULL, which no memif link uses).
+// It takes any mode type of memif's values, so that this package need
+// not import memifpcap (which imports it).
+func LinkTypeForMode[M ~uint8](m M) layers.LinkType {
+	switch uint8(m) {
+	case modeEthernet:
 		return layers.LinkTypeEthernet
-	case control.ModeIP:
+	case modeIP:
 		return layers.LinkTypeRaw
-	case control.ModePuntInject:
+	case modePuntInject:
 		return LinkTypeMemifPuntInject
 	}
 	return 0
 }
 
 // ModeForLinkType returns the memif mode whose link carries frames of link
-// type lt, and false if no mode does. Besides the three link types
-// LinkTypeForMode returns, it accepts LINKTYPE_IPV4 (228) and LINKTYPE_IPV6
-// (229) for ip mode: their frames are bare IP packets too.
-func ModeForLinkType(lt layers.LinkType) (control.Mode, bool) {
+// type lt, and false if no mode does: layersglue.ModeForLinkType[memifpcap.Mode](lt).
+// Besides the three link types LinkTypeForMode returns, it accepts
+// LINKTYPE_IPV4 (228) and LINKTYPE_IPV6 (229) for ip mode: their frames
+// are bare IP packets too.
+func ModeForLinkType[M ~uint8](lt layers.LinkType) (M, bool) {
 	switch lt {
 	case layers.LinkTypeEthernet:
-		return control.ModeEthernet, true
+		return modeEthernet, true
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
-		return control.ModeIP, true
+		return modeIP, true
 	case LinkTypeMemifPuntInject:
-		return control.ModePuntInject, true
+		return modePuntInject, true
 	}
 	return 0, false
 }

@@ -13,35 +13,35 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/memifpcap/memifpcap/control"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
+	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
 func TestModesAndLinkTypes(t *testing.T) {
 	for _, c := range []struct {
-		mode control.Mode
+		mode memifpcap.Mode
 		lt   layers.LinkType
 		name string
 	}{
-		{control.ModeEthernet, layers.LinkTypeEthernet, "EN10MB (Ethernet)"},
-		{control.ModeIP, layers.LinkTypeRaw, "RAW (Raw IP)"},
-		{control.ModePuntInject, 147, "USER0 (memif punt/inject)"},
+		{memifpcap.ModeEthernet, layers.LinkTypeEthernet, "EN10MB (Ethernet)"},
+		{memifpcap.ModeIP, layers.LinkTypeRaw, "RAW (Raw IP)"},
+		{memifpcap.ModePuntInject, 147, "USER0 (memif punt/inject)"},
 	} {
 		assert.Equal(t, c.lt, layersglue.LinkTypeForMode(c.mode), "LinkTypeForMode(%v)", c.mode)
-		m, ok := layersglue.ModeForLinkType(c.lt)
+		m, ok := layersglue.ModeForLinkType[memifpcap.Mode](c.lt)
 		assert.True(t, ok, "ModeForLinkType(%d)", c.lt)
 		assert.Equal(t, c.mode, m, "ModeForLinkType(%d)", c.lt)
 		assert.Equal(t, c.name, layersglue.LinkTypeName(c.lt))
 	}
-	assert.Equal(t, layers.LinkType(0), layersglue.LinkTypeForMode(3))
+	assert.Equal(t, layers.LinkType(0), layersglue.LinkTypeForMode(memifpcap.Mode(3)))
 	for _, lt := range []layers.LinkType{layers.LinkTypeIPv4, layers.LinkTypeIPv6} {
-		m, ok := layersglue.ModeForLinkType(lt)
-		assert.True(t, ok && m == control.ModeIP, "ModeForLinkType(%d) = %v, %v, want ip", lt, m, ok)
+		m, ok := layersglue.ModeForLinkType[memifpcap.Mode](lt)
+		assert.True(t, ok && m == memifpcap.ModeIP, "ModeForLinkType(%d) = %v, %v, want ip", lt, m, ok)
 	}
 	assert.Equal(t, "IPV4 (Raw IPv4)", layersglue.LinkTypeName(layers.LinkTypeIPv4))
 	assert.Equal(t, "IPV6 (Raw IPv6)", layersglue.LinkTypeName(layers.LinkTypeIPv6))
 	for _, lt := range []layers.LinkType{layers.LinkTypeNull, layers.LinkTypeLinuxSLL, 148, 12} {
-		_, ok := layersglue.ModeForLinkType(lt)
+		_, ok := layersglue.ModeForLinkType[memifpcap.Mode](lt)
 		assert.False(t, ok, "ModeForLinkType(%d)", lt)
 	}
 	assert.Equal(t, "113 (Linux SLL)", layersglue.LinkTypeName(layers.LinkTypeLinuxSLL))

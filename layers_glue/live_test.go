@@ -18,14 +18,13 @@ import (
 	"github.com/google/gopacket/pcapgo"
 	"github.com/stretchr/testify/require"
 
-	"github.com/memifpcap/memifpcap/control"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
 // link opens a server and a client of the given mode on a socket in a
 // temporary directory and waits for the link.
-func link(t *testing.T, mode control.Mode) (srv, cli *memifpcap.Handle) {
+func link(t *testing.T, mode memifpcap.Mode) (srv, cli *memifpcap.Handle) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "memif.sock")
 	srv, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock, Mode: mode, ReadTimeout: 5 * time.Second})
@@ -134,7 +133,7 @@ func replay(t *testing.T, name string, tx, rx *memifpcap.Handle, linkType layers
 func checkCapture(t *testing.T, path string) {
 	c := readCapture(t, path)
 	require.NotEmpty(t, c.frames, "%s holds no frame", path)
-	mode, ok := layersglue.ModeForLinkType(c.linkType)
+	mode, ok := layersglue.ModeForLinkType[memifpcap.Mode](c.linkType)
 	require.True(t, ok, "%s: link type %s has no memif mode", path, layersglue.LinkTypeName(c.linkType))
 	srv, cli := link(t, mode)
 	replay(t, "client to server", cli, srv, c.linkType, c.frames)
@@ -154,7 +153,7 @@ func checkCapture(t *testing.T, path string) {
 	if len(packets) == 0 {
 		return
 	}
-	srv, cli = link(t, control.ModeIP)
+	srv, cli = link(t, memifpcap.ModeIP)
 	replay(t, "ip mode, client to server", cli, srv, layers.LinkTypeRaw, packets)
 	replay(t, "ip mode, server to client", srv, cli, layers.LinkTypeRaw, packets)
 }
@@ -239,7 +238,7 @@ func TestCapturesMadeHere(t *testing.T) {
 // decode to IPv4 or IPv6 by their version nibble, through NewPacketSource
 // and through a DecodingLayerParser over ZeroCopyReadPacketData.
 func TestIPModeGoToGo(t *testing.T) {
-	srv, cli := link(t, control.ModeIP)
+	srv, cli := link(t, memifpcap.ModeIP)
 	require.Equal(t, layers.LinkTypeRaw, srv.LinkType())
 	v4 := []gopacket.LayerType{layers.LayerTypeIPv4, layers.LayerTypeUDP, gopacket.LayerTypePayload}
 	v6 := []gopacket.LayerType{layers.LayerTypeIPv6, layers.LayerTypeUDP, gopacket.LayerTypePayload}
@@ -303,7 +302,7 @@ func TestIPModeGoToGo(t *testing.T) {
 // Punt/inject mode, Go to Go: opaque frames round-trip and decode to one
 // MemifPuntInject layer holding the frame.
 func TestPuntInjectModeGoToGo(t *testing.T) {
-	srv, cli := link(t, control.ModePuntInject)
+	srv, cli := link(t, memifpcap.ModePuntInject)
 	require.Equal(t, layersglue.LinkTypeMemifPuntInject, srv.LinkType())
 	for _, dir := range [][2]*memifpcap.Handle{{cli, srv}, {srv, cli}} {
 		tx, rx := dir[0], dir[1]

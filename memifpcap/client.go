@@ -153,7 +153,7 @@ func (h *Handle) dial(ctx context.Context) (*session, error) {
 	s := newSession(h, conn)
 	res, err := control.ClientHandshake(conn, control.ClientParams{
 		ID:          c.ID,
-		Mode:        c.Mode,
+		Mode:        control.Mode(c.Mode),
 		Secret:      c.Secret,
 		Name:        c.Name,
 		IfName:      c.IfName,

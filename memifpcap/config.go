@@ -63,15 +63,19 @@ func ParseRole(s string) (Role, error) {
 }
 
 // Mode is the interface mode sent in INIT: what the frames on the link are.
-// The zero value is ModeEthernet.
-type Mode = control.Mode
+// The zero value is ModeEthernet. Its values are the wire's (libmemif's
+// memif_interface_mode_t, memif.h).
+type Mode uint8
 
 // Interface modes.
 const (
-	ModeEthernet   = control.ModeEthernet
-	ModeIP         = control.ModeIP
-	ModePuntInject = control.ModePuntInject
+	ModeEthernet   Mode = Mode(control.ModeEthernet)
+	ModeIP         Mode = Mode(control.ModeIP)
+	ModePuntInject Mode = Mode(control.ModePuntInject)
 )
+
+// String returns "ethernet", "ip" or "punt-inject" (ParseMode's names).
+func (m Mode) String() string { return control.Mode(m).String() }
 
 // ParseMode parses "ethernet", "ip" or "punt-inject".
 func ParseMode(s string) (Mode, error) {

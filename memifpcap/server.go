@@ -114,9 +114,9 @@ func (i *serverIface) Admit(init control.Init) (control.Limits, error) {
 		return control.Limits{}, reject(control.ReasonIDNotFound)
 	case h.sess.Load() != nil:
 		return control.Limits{}, reject(control.ReasonAlreadyConnected)
-	case init.Mode != h.cfg.Mode && h.cfg.Mode == ModeEthernet:
+	case Mode(init.Mode) != h.cfg.Mode && h.cfg.Mode == ModeEthernet:
 		return control.Limits{}, reject(control.ReasonEthernetOnly)
-	case init.Mode != h.cfg.Mode:
+	case Mode(init.Mode) != h.cfg.Mode:
 		return control.Limits{}, reject(control.ReasonModeMismatch)
 	case h.cfg.Secret != "" && init.Secret == "":
 		return control.Limits{}, reject(control.ReasonSecretRequired)
