@@ -25,8 +25,8 @@ func diffBytes(t *testing.T, got, want []byte) {
 	}
 }
 
-// The expected layouts are written by hand from memif-protocol.md §1.5, byte
-// by byte, never through the encoder under test.
+// The expected layouts are written by hand from the message structs of
+// libmemif's memif.h (memif_msg_hello_t, memif_msg_init_t, …), byte by byte, never through the encoder under test.
 func TestMarshalLayouts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

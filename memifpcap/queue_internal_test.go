@@ -12,7 +12,8 @@ import (
 	"github.com/memifpcap/memifpcap/ring"
 )
 
-// §2.8: only a ring's consumer writes its MASK_INT. A polling reader keeps
+// Only a ring's consumer writes its MASK_INT (the receiver sets it to ask
+// for no interrupts: libmemif memif_set_rx_mode, DPDK memif_rx_queue_intr_disable). A polling reader keeps
 // it set on the rings it reads; a client never touches the flags of the
 // C2S rings its server reads, whatever its own mode; each queue follows its
 // own mode.

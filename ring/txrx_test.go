@@ -373,7 +373,9 @@ func TestS2CWrapAround(t *testing.T) {
 }
 
 // DPDK 22.11 as server never clears flags on the first descriptor of a
-// packet (peers/README.md §7.2). The client's refill clears them, so a
+// packet (eth_memif_tx in drivers/net/memif/rte_eth_memif.c sets
+// MEMIF_DESC_FLAG_NEXT on chains and leaves the flags of a single-buffer
+// frame as they were). The client's refill clears them, so a
 // single-buffer packet in a slot that last held a chain head stays single.
 func TestS2CRefillClearsStaleNext(t *testing.T) {
 	t.Parallel()

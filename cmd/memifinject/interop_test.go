@@ -20,7 +20,7 @@ import (
 
 // TestInteropDPDK replays into DPDK 22.11's testpmd: its memif port (the
 // server) forwards everything it receives to a net_pcap port, which DPDK
-// writes to a pcap file (/work/shared/peers/README.md §5.3). That file
+// writes to a pcap file (DPDK's net_pcap vdev with tx_pcap=FILE). That file
 // holds exactly the frames of the captures (synthetic ones, and the
 // recorded ones of testdata/pcaps), byte for byte, in order, jumbo frames
 // included: a third-party peer read them off the ring.
