@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -21,6 +22,13 @@ type Addr struct {
 	// Abstract selects the abstract namespace (scoped to the network
 	// namespace, no file, no permissions).
 	Abstract bool
+	// Netns, when set, is the network namespace file (such as
+	// /var/run/netns/NAME or /proc/PID/ns/net) in which the socket is
+	// created (Listen) or dialled (Dial); the rest of the process stays in
+	// its own. An abstract name exists only in the network namespace it
+	// was bound in, so a pod's abstract memif socket is reached from
+	// outside the pod only this way.
+	Netns string
 }
 
 // sun_path is 108 bytes. A path needs its trailing NUL; an abstract address is
@@ -33,30 +41,77 @@ const (
 )
 
 // ParseAddr accepts a filesystem path, "@name" (abstract, the libmemif and Go
-// spelling) or "abstract:name" (the VPP spelling). VPP's ",netns_name=" and
-// ",netns_pid=" suffixes are refused: joining another network namespace is
-// not supported.
+// spelling) or "abstract:name" (the VPP spelling), each optionally followed
+// by VPP's network namespace option: ",netns_name=NAME" (a name that
+// `ip netns add` made, /var/run/netns/NAME), ",netns_name=/PATH" (a
+// namespace file, such as a container's /proc/PID/ns/net), or
+// ",netns_pid=PID" (the namespace of process PID). Calico/VPP hands pods
+// addresses like "abstract:vpp/memif-eth0,netns_name=/var/run/netns/x".
 func ParseAddr(s string) (Addr, error) {
+	rest, netns, err := cutNetns(s)
+	if err != nil {
+		return Addr{}, err
+	}
 	var a Addr
 	switch {
-	case s == "":
+	case rest == "":
 		return Addr{}, errors.New("memif: empty socket address")
-	case strings.HasPrefix(s, "@"):
-		a = Addr{Name: s[1:], Abstract: true}
-	case strings.HasPrefix(s, "abstract:"):
-		a = Addr{Name: s[len("abstract:"):], Abstract: true}
-		for _, opt := range []string{",netns_name=", ",netns_pid="} {
-			if strings.Contains(a.Name, opt) {
-				return Addr{}, fmt.Errorf("memif: socket address %q: VPP's %q option is not supported (run in that network namespace instead)", s, strings.Trim(opt, ",="))
-			}
-		}
+	case strings.HasPrefix(rest, "@"):
+		a = Addr{Name: rest[1:], Abstract: true}
+	case strings.HasPrefix(rest, "abstract:"):
+		a = Addr{Name: rest[len("abstract:"):], Abstract: true}
 	default:
-		a = Addr{Name: s}
+		a = Addr{Name: rest}
 	}
+	a.Netns = netns
 	if err := a.check(); err != nil {
 		return Addr{}, err
 	}
 	return a, nil
+}
+
+// cutNetns splits VPP's ",netns_name=" or ",netns_pid=" option off the
+// end of s and returns the namespace file it names.
+func cutNetns(s string) (rest, netns string, err error) {
+	for _, opt := range []string{",netns_name=", ",netns_pid="} {
+		i := strings.LastIndex(s, opt)
+		if i < 0 {
+			continue
+		}
+		v := s[i+len(opt):]
+		if opt == ",netns_pid=" {
+			v = "pid:" + v
+		}
+		if netns, err = NetnsPath(v); err != nil {
+			return "", "", fmt.Errorf("memif: socket address %q: %w", s, err)
+		}
+		return s[:i], netns, nil
+	}
+	return s, "", nil
+}
+
+// NetnsPath returns the file of the network namespace that ns names, as
+// VPP reads its netns options (clib_netns_open, src/vppinfra/linux/netns.c)
+// and `ip netns` names them: "/PATH" is that file, "pid:PID" the namespace
+// of process PID (/proc/PID/ns/net), and a bare NAME /var/run/netns/NAME.
+func NetnsPath(ns string) (string, error) {
+	switch {
+	case ns == "":
+		return "", errors.New("empty network namespace")
+	case strings.IndexByte(ns, 0) >= 0:
+		return "", fmt.Errorf("network namespace %q contains a NUL byte", ns)
+	case strings.HasPrefix(ns, "/"):
+		return ns, nil
+	case strings.HasPrefix(ns, "pid:"):
+		pid, err := strconv.ParseUint(ns[len("pid:"):], 10, 31)
+		if err != nil || pid == 0 {
+			return "", fmt.Errorf("network namespace %q: not a process id", ns)
+		}
+		return "/proc/" + strconv.FormatUint(pid, 10) + "/ns/net", nil
+	case strings.Contains(ns, "/"):
+		return "", fmt.Errorf("network namespace %q: a name has no '/' (give a path from the root)", ns)
+	}
+	return "/var/run/netns/" + ns, nil
 }
 
 func (a Addr) check() error {
@@ -65,7 +120,7 @@ func (a Addr) check() error {
 		return errors.New("memif: empty abstract socket name")
 	case a.Name == "":
 		return errors.New("memif: empty socket address")
-	case strings.IndexByte(a.Name, 0) >= 0:
+	case strings.IndexByte(a.Name, 0) >= 0, strings.IndexByte(a.Netns, 0) >= 0:
 		return fmt.Errorf("memif: socket address %q contains a NUL byte", a.String())
 	case a.Abstract && len(a.Name) > maxAbstractLen:
 		return fmt.Errorf("memif: abstract socket name %q is %d bytes, at most %d fit", a.Name, len(a.Name), maxAbstractLen)
@@ -75,17 +130,24 @@ func (a Addr) check() error {
 	return nil
 }
 
-// String returns "@name" for an abstract address, else the path; ParseAddr
-// reads it back.
+// String returns "@name" for an abstract address, else the path, with
+// ",netns_name=FILE" after it when Netns is set; ParseAddr reads it back.
 func (a Addr) String() string {
+	s := a.Name
 	if a.Abstract {
-		return "@" + a.Name
+		s = "@" + a.Name
 	}
-	return a.Name
+	if a.Netns != "" {
+		s += ",netns_name=" + a.Netns
+	}
+	return s
 }
 
 // unixAddr is the net package form: a leading '@' makes Go put a NUL first
 // and drop the trailing NUL, which is the kernel address every peer uses.
 func (a Addr) unixAddr() *net.UnixAddr {
-	return &net.UnixAddr{Name: a.String(), Net: "unixpacket"}
+	if a.Abstract {
+		return &net.UnixAddr{Name: "@" + a.Name, Net: "unixpacket"}
+	}
+	return &net.UnixAddr{Name: a.Name, Net: "unixpacket"}
 }

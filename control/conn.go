@@ -49,8 +49,12 @@ func Dial(ctx context.Context, a Addr) (*Conn, error) {
 	if err := a.check(); err != nil {
 		return nil, err
 	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unixpacket", a.String())
+	var nc net.Conn
+	err := inNetns(a.Netns, func() (err error) {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "unixpacket", a.unixAddr().Name)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("memif: dial %s: %w", a, err)
 	}

@@ -30,7 +30,34 @@ type Listener struct {
 // common memif setup trap); a socket somebody accepts on, or a file that is
 // not a socket, is an error. The socket file is removed again by Close.
 func Listen(a Addr) (*Listener, error) {
+	return ListenConfig{UID: -1, GID: -1}.Listen(a)
+}
+
+// ListenConfig says who may connect to a server's socket file: the file
+// Listen creates has the process's user and group and mode 0777 less the
+// umask, and connecting needs write permission on it. As DPDK's
+// owner-uid=/owner-gid= do, a server running as root can hand the socket
+// to the unprivileged application that must connect to it.
+type ListenConfig struct {
+	// UID and GID, when not -1, become the socket file's owner and
+	// group (chown: changing the owner needs CAP_CHOWN).
+	UID, GID int
+	// Perm, when not 0, becomes the socket file's permission bits
+	// (such as 0660).
+	Perm fs.FileMode
+}
+
+// Listen is Listen with the socket file's owner, group and mode set as lc
+// says, right after the socket is bound and before Listen returns (a
+// client that the umask's mode lets in can queue a connection in
+// between, as with DPDK's chown after bind). They apply to a filesystem
+// socket only: an abstract socket has no file, and asking for them there
+// is an error.
+func (lc ListenConfig) Listen(a Addr) (*Listener, error) {
 	if err := a.check(); err != nil {
+		return nil, err
+	}
+	if err := lc.check(a); err != nil {
 		return nil, err
 	}
 	if !a.Abstract {
@@ -38,7 +65,11 @@ func Listen(a Addr) (*Listener, error) {
 			return nil, err
 		}
 	}
-	ul, err := net.ListenUnix("unixpacket", a.unixAddr())
+	var ul *net.UnixListener
+	err := inNetns(a.Netns, func() (err error) {
+		ul, err = net.ListenUnix("unixpacket", a.unixAddr())
+		return err
+	})
 	if err != nil {
 		return nil, listenError(a, err)
 	}
@@ -47,7 +78,39 @@ func Listen(a Addr) (*Listener, error) {
 		l.Close()
 		return nil, err
 	}
+	if err := lc.apply(a.Name); err != nil {
+		l.Close()
+		return nil, err
+	}
 	return l, nil
+}
+
+func (lc ListenConfig) check(a Addr) error {
+	switch {
+	case a.Abstract && (lc.UID != -1 || lc.GID != -1 || lc.Perm != 0):
+		return fmt.Errorf("memif: listen on %s: an abstract socket has no file, so it has no owner, group or mode to set", a)
+	case lc.UID < -1 || lc.GID < -1:
+		return fmt.Errorf("memif: listen on %s: owner %d and group %d: want an id, or -1 to keep the process's", a, lc.UID, lc.GID)
+	case lc.Perm&^fs.ModePerm != 0:
+		return fmt.Errorf("memif: listen on %s: mode %#o: only permission bits (at most 0777)", a, uint32(lc.Perm))
+	}
+	return nil
+}
+
+// apply sets the socket file's mode, then its owner and group (after
+// which an unprivileged process could no longer change the mode).
+func (lc ListenConfig) apply(path string) error {
+	if lc.Perm != 0 {
+		if err := os.Chmod(path, lc.Perm); err != nil {
+			return fmt.Errorf("memif: listen on %s: setting the socket file's mode: %w", path, err)
+		}
+	}
+	if lc.UID != -1 || lc.GID != -1 {
+		if err := os.Lchown(path, lc.UID, lc.GID); err != nil {
+			return fmt.Errorf("memif: listen on %s: setting the socket file's owner %d and group %d (needs CAP_CHOWN to give it away): %w", path, lc.UID, lc.GID, err)
+		}
+	}
+	return nil
 }
 
 func listenError(a Addr, err error) error {

@@ -303,3 +303,47 @@ func TestDialNoListener(t *testing.T) {
 		t.Error("Dial of an empty address succeeded")
 	}
 }
+
+// The socket file gets the mode, owner and group asked for; an abstract
+// socket refuses them.
+func TestListenConfig(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "owned.sock")
+	uid, gid := -1, -1
+	if os.Geteuid() == 0 {
+		uid, gid = 65534, 65533 // nobody, and a group nobody is in
+	}
+	l, err := ListenConfig{UID: uid, GID: gid, Perm: 0o660}.Listen(Addr{Name: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || st.Mode&0o7777 != 0o660 {
+		t.Errorf("socket file mode %#o, want a socket with 0660", st.Mode)
+	}
+	if uid != -1 && (st.Uid != uint32(uid) || st.Gid != uint32(gid)) {
+		t.Errorf("socket file owner %d:%d, want %d:%d", st.Uid, st.Gid, uid, gid)
+	}
+	if uid == -1 {
+		t.Log("not root: the owner change is not tested")
+	}
+
+	for _, c := range []struct {
+		lc   ListenConfig
+		addr Addr
+		want string
+	}{
+		{ListenConfig{UID: -1, GID: -1, Perm: 0o600}, Addr{Name: "x", Abstract: true}, "memif: listen on @x: an abstract socket has no file, so it has no owner, group or mode to set"},
+		{ListenConfig{UID: 0, GID: -1}, Addr{Name: "x", Abstract: true}, "memif: listen on @x: an abstract socket has no file"},
+		{ListenConfig{UID: -1, GID: -1, Perm: 0o4660}, Addr{Name: path + "2"}, "mode 04660: only permission bits (at most 0777)"},
+		{ListenConfig{UID: -2, GID: -1}, Addr{Name: path + "2"}, "owner -2 and group -1: want an id, or -1 to keep the process's"},
+	} {
+		if _, err := c.lc.Listen(c.addr); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v.Listen(%s) = %v, want %q", c.lc, c.addr, err, c.want)
+		}
+	}
+}

@@ -13,3 +13,10 @@ var credSpace = 0
 func probeSocket(string) error { return errNotSupported }
 
 func (l *Listener) setPassCred() error { return errNotSupported }
+
+func inNetns(path string, f func() error) error {
+	if path != "" {
+		return errNotSupported
+	}
+	return f()
+}
