@@ -3,6 +3,7 @@ package memifpcap
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -100,6 +101,27 @@ type Config struct {
 	// DefaultSocket. Several server Handles with distinct IDs may share one
 	// socket within a process.
 	Socket string
+	// Netns, if set, is the network namespace the control socket is
+	// created (server) or dialled (client) in, the rest of the process
+	// staying in its own: a name from `ip netns add` (/var/run/netns/NAME),
+	// a namespace file such as a pod's /proc/PID/ns/net, or "pid:PID".
+	// Abstract sockets belong to a network namespace, so this is how a
+	// pod's abstract memif socket is reached from outside the pod. Socket
+	// may carry it instead, as VPP's ",netns_name=" or ",netns_pid="
+	// option; given both, they must agree. Joining a namespace needs
+	// CAP_SYS_ADMIN.
+	Netns string
+	// SocketOwner, SocketGroup and SocketPerm, when not 0, become a
+	// server's socket file's owner and group (uid, gid: giving it away
+	// needs CAP_CHOWN) and permission bits (such as 0660), as DPDK's
+	// owner-uid= and owner-gid= do, so that an unprivileged application
+	// can connect to a socket a root process serves. 0 keeps what the
+	// process gives the file (its own user and group, 0777 less the
+	// umask). They apply to a filesystem socket only, and are taken from
+	// the first Handle that opens the socket (others on the same socket
+	// share it as it is).
+	SocketOwner, SocketGroup int
+	SocketPerm               fs.FileMode
 	// ID is the memif interface id; the server matches it against INIT.
 	ID uint32
 	// Secret, if set, must match the peer's (at most 23 bytes). A server
@@ -267,7 +289,23 @@ func (n *config) check() []error {
 	if err != nil {
 		bad("Socket: %v", err)
 	}
+	if n.Netns != "" {
+		switch ns, err := control.NetnsPath(n.Netns); {
+		case err != nil:
+			bad("Netns: %v", err)
+		case addr.Netns != "" && addr.Netns != ns:
+			bad("Netns %s and Socket's netns option %s disagree", ns, addr.Netns)
+		default:
+			addr.Netns = ns
+		}
+	}
 	n.addr = addr
+	if n.Role == RoleServer && addr.Abstract && (n.SocketOwner != 0 || n.SocketGroup != 0 || n.SocketPerm != 0) {
+		bad("SocketOwner, SocketGroup and SocketPerm apply to a socket file, and %s is abstract", addr)
+	}
+	if n.SocketOwner < 0 || n.SocketGroup < 0 || n.SocketPerm&^fs.ModePerm != 0 {
+		bad("SocketOwner %d, SocketGroup %d, SocketPerm %#o: want ids and permission bits", n.SocketOwner, n.SocketGroup, uint32(n.SocketPerm))
+	}
 	if len(n.Secret) > control.SecretSize-1 {
 		bad("Secret is %d bytes; memif peers use at most %d", len(n.Secret), control.SecretSize-1)
 	}

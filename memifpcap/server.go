@@ -52,7 +52,7 @@ func acquireServer(c *config) (*sharedServer, error) {
 		ss.refs++
 		return ss, nil
 	}
-	l, err := control.Listen(c.addr)
+	l, err := c.listenConfig().Listen(c.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +64,18 @@ func acquireServer(c *config) (*sharedServer, error) {
 	})
 	servers.m[key] = ss
 	return ss, nil
+}
+
+// listenConfig is what Config says of the socket file.
+func (c *config) listenConfig() control.ListenConfig {
+	lc := control.ListenConfig{UID: -1, GID: -1, Perm: c.SocketPerm}
+	if c.SocketOwner != 0 {
+		lc.UID = c.SocketOwner
+	}
+	if c.SocketGroup != 0 {
+		lc.GID = c.SocketGroup
+	}
+	return lc
 }
 
 // releaseServer drops h's hold on ss, closing it with the last.

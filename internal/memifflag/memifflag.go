@@ -2,7 +2,7 @@
 // memifperf) share about a memif connection, so that they spell, check
 // and do it the same way: the connection flags (-socket, -id, -role,
 // -secret, -mode, -ring-size, -buffer-size, -rx-queues, -tx-queues,
-// -rx-mode, -wait), the start-up (Open, WaitLink: a client waits for a
+// -rx-mode, -wait, -netns, -socket-owner, -socket-mode), the start-up (Open, WaitLink: a client waits for a
 // server that is starting, refusals are told) and the signals that stop a
 // tool (Signals).
 package memifflag
@@ -10,8 +10,11 @@ package memifflag
 import (
 	"flag"
 	"fmt"
+	"io/fs"
 	"math"
+	"os/user"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/memifpcap/memifpcap/memifpcap"
@@ -32,6 +35,11 @@ type Flags struct {
 	RxQueues   int // VPP's rx-queues
 	TxQueues   int // VPP's tx-queues
 	RxMode     string
+	Netns      string // -netns: the network namespace of the socket
+	// SocketOwner ("USER[:GROUP]", names or ids) and SocketMode (octal)
+	// are a server's socket file's.
+	SocketOwner string
+	SocketMode  string
 	// Wait is -wait: how long a client keeps trying to connect while the
 	// server is not there yet, and how long a tool that needs the link
 	// waits for it; 0 means one try, negative ("forever") no limit.
@@ -51,6 +59,9 @@ func Register(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&f.RxQueues, "rx-queues", 1, fmt.Sprintf("receive `queues` (rings the peer fills for us), 1 to %d", memifpcap.MaxQueues))
 	fs.IntVar(&f.TxQueues, "tx-queues", 1, fmt.Sprintf("transmit `queues` (rings we fill for the peer), 1 to %d", memifpcap.MaxQueues))
 	fs.StringVar(&f.RxMode, "rx-mode", "adaptive", "how a receive queue waits: adaptive (poll briefly, then sleep on the interrupt), poll (busy-poll, never sleep) or interrupt")
+	fs.StringVar(&f.Netns, "netns", "", "create or dial the socket in network namespace `NS`: a name from ip netns add, a path (/proc/PID/ns/net) or pid:PID; also VPP's abstract:NAME,netns_name=NS")
+	fs.StringVar(&f.SocketOwner, "socket-owner", "", "a server's socket file's owner `USER[:GROUP]` (names or ids), as DPDK's owner-uid/owner-gid")
+	fs.StringVar(&f.SocketMode, "socket-mode", "", "a server's socket file's permission bits, in `octal` (such as 0660)")
 	f.RegisterWait(fs)
 	return f
 }
@@ -143,7 +154,7 @@ func (f *Flags) Config() (*memifpcap.Config, error) {
 	if len(f.Secret) > 23 {
 		return nil, fmt.Errorf("-secret: %d bytes; memif peers use at most 23", len(f.Secret))
 	}
-	return &memifpcap.Config{
+	cfg := &memifpcap.Config{
 		Role:       role,
 		Socket:     f.Socket,
 		ID:         uint32(f.ID),
@@ -157,5 +168,54 @@ func (f *Flags) Config() (*memifpcap.Config, error) {
 		// A client's Open waits -wait for its server; negative is
 		// "until the context ends" in both.
 		ConnectWait: f.Wait,
-	}, nil
+		Netns:       f.Netns,
+	}
+	if err := f.socketFile(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// socketFile sets the socket file's owner, group and mode from
+// -socket-owner and -socket-mode.
+func (f *Flags) socketFile(cfg *memifpcap.Config) error {
+	if f.SocketMode != "" {
+		m, err := strconv.ParseUint(f.SocketMode, 8, 32)
+		if err != nil || m == 0 || m > 0o777 {
+			return fmt.Errorf("-socket-mode %s: want octal permission bits, 1 to 0777 (such as 0660)", f.SocketMode)
+		}
+		cfg.SocketPerm = fs.FileMode(m)
+	}
+	if f.SocketOwner != "" {
+		u, g, _ := strings.Cut(f.SocketOwner, ":")
+		var err error
+		if cfg.SocketOwner, err = lookupID(u, "user", user.Lookup, func(u *user.User) string { return u.Uid }); err != nil {
+			return fmt.Errorf("-socket-owner %s: %w", f.SocketOwner, err)
+		}
+		if g != "" {
+			if cfg.SocketGroup, err = lookupID(g, "group", user.LookupGroup, func(g *user.Group) string { return g.Gid }); err != nil {
+				return fmt.Errorf("-socket-owner %s: %w", f.SocketOwner, err)
+			}
+		}
+	}
+	return nil
+}
+
+// lookupID returns the id a number or a name stands for.
+func lookupID[T any](s, what string, lookup func(string) (T, error), id func(T) string) (int, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty %s", what)
+	}
+	if n, err := strconv.ParseUint(s, 10, 31); err == nil {
+		return int(n), nil
+	}
+	v, err := lookup(s)
+	if err != nil {
+		return 0, fmt.Errorf("no %s %q", what, s)
+	}
+	n, err := strconv.Atoi(id(v))
+	if err != nil {
+		return 0, fmt.Errorf("%s %q has id %q", what, s, id(v))
+	}
+	return n, nil
 }
