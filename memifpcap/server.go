@@ -98,14 +98,16 @@ func (h *Handle) openServer() error {
 	if err != nil {
 		return err
 	}
-	if err := ss.srv.Register(h.cfg.ID, (*serverIface)(h)); err != nil {
-		releaseServer(ss, h)
-		return fmt.Errorf("memif: server %s id %d: %w", h.cfg.addr, h.cfg.ID, err)
-	}
+	// The refusal hook is in place before the id can be reached, so that
+	// the first client's refusal is told too.
 	if h.cfg.OnRefuse != nil {
 		servers.Lock()
 		ss.refusals[h] = h.cfg.OnRefuse
 		servers.Unlock()
+	}
+	if err := ss.srv.Register(h.cfg.ID, (*serverIface)(h)); err != nil {
+		releaseServer(ss, h)
+		return fmt.Errorf("memif: server %s id %d: %w", h.cfg.addr, h.cfg.ID, err)
 	}
 	h.stateMu.Lock()
 	h.server = ss

@@ -435,8 +435,10 @@ func TestReplayServerTellsRefusals(t *testing.T) {
 		_, err := os.Stat(sock)
 		return err == nil
 	})
-	_, err := memifpcap.Open(&memifpcap.Config{Socket: sock, Secret: "wrong"})
-	require.Error(t, err)
+	// The file is there from bind, a moment before listen: a connect in
+	// between is refused, so the client tries until the server answers.
+	_, err := memifpcap.Open(&memifpcap.Config{Socket: sock, Secret: "wrong", ConnectWait: procDeadline})
+	require.ErrorContains(t, err, "Incorrect secret")
 	p.waitOutput(t, "the refusal line", func(_, stderr string) bool {
 		return strings.Contains(stderr, "memifinject: refused client: Incorrect secret (id 0, \"memifpcap\")\n")
 	})
