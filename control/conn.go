@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,8 @@ import (
 // with each other and with Close; concurrent Recv calls are serialised.
 type Conn struct {
 	uc *net.UnixConn
+	// trace, if set, is told every message sent and received (SetTrace).
+	trace atomic.Pointer[TraceFunc]
 
 	recvMu sync.Mutex // one Recv at a time: the read deadline is per call
 
@@ -74,7 +77,11 @@ func (c *Conn) Send(m Message, fd int) error {
 	if err := Marshal(m, &b); err != nil {
 		return err
 	}
-	return c.sendRaw(b[:], fd, m.Type())
+	if err := c.sendRaw(b[:], fd, m.Type()); err != nil {
+		return err
+	}
+	c.traced(true, m, fd)
+	return nil
 }
 
 // sendRaw sends b as one datagram; tests use it to send malformed messages.
@@ -161,7 +168,30 @@ func (c *Conn) Recv(deadline time.Time) (Message, int, error) {
 	if len(fds) == 1 {
 		fd = fds[0]
 	}
+	c.traced(false, m, fd)
 	return m, fd, nil
+}
+
+// TraceFunc is told each control message a Conn sent (sent) or received,
+// and whether a file descriptor came with it: what a user needs to see
+// why a link does not come up. It runs on the goroutine that sent or
+// received, so it must not block.
+type TraceFunc func(sent bool, m Message, withFD bool)
+
+// SetTrace makes f see every message sent and received from now on; nil
+// stops it.
+func (c *Conn) SetTrace(f TraceFunc) {
+	if f == nil {
+		c.trace.Store(nil)
+		return
+	}
+	c.trace.Store(&f)
+}
+
+func (c *Conn) traced(sent bool, m Message, fd int) {
+	if f := c.trace.Load(); f != nil {
+		(*f)(sent, m, fd >= 0)
+	}
 }
 
 // parseRights returns every fd in the SCM_RIGHTS messages of oob and ignores

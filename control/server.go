@@ -35,6 +35,9 @@ type ServerConfig struct {
 	// handshake ended (the client only sees the DISCONNECT reason, if any).
 	// It is called from the connection's goroutine, possibly concurrently.
 	OnError func(error)
+	// Trace, if set, is each accepted connection's TraceFunc (see
+	// Conn.SetTrace): every handshake message, from the first HELLO.
+	Trace TraceFunc
 }
 
 // Limits is what one interface accepts from a client.
@@ -194,6 +197,9 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		if s.cfg.Trace != nil {
+			c.SetTrace(s.cfg.Trace)
+		}
 
 		s.mu.Lock()
 		switch {

@@ -132,6 +132,9 @@ func (h *Handle) dial(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, &connectError{addr: c.addr.String(), id: c.ID, err: err}
 	}
+	if f := c.OnControl; f != nil {
+		conn.SetTrace(func(sent bool, m control.Message, withFD bool) { f(controlLine(sent, m, withFD)) })
+	}
 	h.stateMu.Lock()
 	if h.closed.Load() {
 		h.stateMu.Unlock()

@@ -181,6 +181,15 @@ type Config struct {
 	// not found"). It is called from the Handle's goroutines and must not
 	// block.
 	OnRefuse func(reason string)
+	// OnControl, if set, is told each control message of this Handle's
+	// socket, sent or received, as one line ("sent INIT version 2.0 id 0
+	// mode ethernet name \"memifpcap\", no secret"; "received DISCONNECT
+	// \"Incorrect secret\""), so that a user sees why a link with VPP or
+	// DPDK does not come up (the tools' -v). A server's Handles are told
+	// of every connection on their socket (the id is known only from
+	// INIT on). It is called from the Handle's goroutines and must not
+	// block.
+	OnControl func(line string)
 	// Name is the application name sent in HELLO or INIT. Default
 	// DefaultName.
 	Name string

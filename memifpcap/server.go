@@ -24,24 +24,39 @@ type sharedServer struct {
 	key  string
 	srv  *control.Server
 	refs int
-	// refusals are the OnRefuse hooks of the Handles on this socket,
+	// watchers are the Handles on this socket that asked to be told of
+	// its refusals (Config.OnRefuse) or its messages (OnControl),
 	// guarded by servers.
-	refusals map[*Handle]func(string)
+	watchers map[*Handle]struct{}
+}
+
+// tell calls the hook that pick chooses of every watching Handle with
+// line. A socket's connections are not any one Handle's until INIT
+// names the id, so every Handle on the socket is told.
+func (ss *sharedServer) tell(pick func(*config) func(string), line string) {
+	servers.Lock()
+	hooks := make([]func(string), 0, len(ss.watchers))
+	for h := range ss.watchers {
+		if f := pick(h.cfg); f != nil {
+			hooks = append(hooks, f)
+		}
+	}
+	servers.Unlock()
+	for _, f := range hooks {
+		f(line)
+	}
 }
 
 // refused tells every Handle on the socket that asked (Config.OnRefuse)
 // about a handshake the server refused or that failed.
 func (ss *sharedServer) refused(err error) {
-	servers.Lock()
-	hooks := make([]func(string), 0, len(ss.refusals))
-	for _, f := range ss.refusals {
-		hooks = append(hooks, f)
-	}
-	servers.Unlock()
-	msg := strings.TrimPrefix(err.Error(), "memif: ")
-	for _, f := range hooks {
-		f(msg)
-	}
+	ss.tell(func(c *config) func(string) { return c.OnRefuse }, strings.TrimPrefix(err.Error(), "memif: "))
+}
+
+// traced tells every Handle on the socket that asked (Config.OnControl)
+// about a control message.
+func (ss *sharedServer) traced(sent bool, m control.Message, withFD bool) {
+	ss.tell(func(c *config) func(string) { return c.OnControl }, controlLine(sent, m, withFD))
 }
 
 func acquireServer(c *config) (*sharedServer, error) {
@@ -56,14 +71,28 @@ func acquireServer(c *config) (*sharedServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ss := &sharedServer{key: key, refs: 1, refusals: map[*Handle]func(string){}}
+	ss := &sharedServer{key: key, refs: 1, watchers: map[*Handle]struct{}{}}
 	ss.srv = control.NewServer(l, control.ServerConfig{
 		Name:        c.Name,
 		StepTimeout: c.HandshakeTimeout,
 		OnError:     ss.refused,
+		Trace:       ss.traced,
 	})
 	servers.m[key] = ss
 	return ss, nil
+}
+
+// controlLine is the line Config.OnControl is told for a message.
+func controlLine(sent bool, m control.Message, withFD bool) string {
+	dir := "received "
+	if sent {
+		dir = "sent "
+	}
+	line := dir + control.Describe(m)
+	if withFD {
+		line += " (with its fd)"
+	}
+	return line
 }
 
 // listenConfig is what Config says of the socket file.
@@ -81,7 +110,7 @@ func (c *config) listenConfig() control.ListenConfig {
 // releaseServer drops h's hold on ss, closing it with the last.
 func releaseServer(ss *sharedServer, h *Handle) {
 	servers.Lock()
-	delete(ss.refusals, h)
+	delete(ss.watchers, h)
 	ss.refs--
 	last := ss.refs == 0
 	if last {
@@ -100,9 +129,9 @@ func (h *Handle) openServer() error {
 	}
 	// The refusal hook is in place before the id can be reached, so that
 	// the first client's refusal is told too.
-	if h.cfg.OnRefuse != nil {
+	if h.cfg.OnRefuse != nil || h.cfg.OnControl != nil {
 		servers.Lock()
-		ss.refusals[h] = h.cfg.OnRefuse
+		ss.watchers[h] = struct{}{}
 		servers.Unlock()
 	}
 	if err := ss.srv.Register(h.cfg.ID, (*serverIface)(h)); err != nil {
