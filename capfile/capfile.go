@@ -24,6 +24,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -56,7 +57,24 @@ type Packet struct {
 	Section int
 	// Number is the 1-based record number within the file.
 	Number int
+	// Queue is the queue the packet was captured on, from a pcapng
+	// enhanced packet block's epb_queue option (the memif tap records
+	// each frame's memif queue there), or -1 when the file does not say.
+	Queue int
+	// Direction is the direction bits of a pcapng epb_flags option
+	// (DirectionInbound, DirectionOutbound), 0 when unknown.
+	Direction Direction
 }
+
+// Direction is a packet's direction as pcapng's epb_flags bits 0-1 say.
+type Direction uint8
+
+// The directions of epb_flags.
+const (
+	DirectionUnknown  Direction = 0
+	DirectionInbound  Direction = 1
+	DirectionOutbound Direction = 2
+)
 
 // Error is a fault in a capture file: not a capture, cut short, corrupt, or
 // refused by Options.CheckLength. Packet is the 1-based record number it
@@ -384,7 +402,7 @@ func (r *pcapReader) next(p *Packet) error {
 	if !r.nano {
 		nsec *= 1000
 	}
-	*p = Packet{Data: data, Timestamp: time.Unix(int64(sec), nsec), Length: int(length), LinkType: r.lt, FCSLen: min(r.fcs, len(data)), Number: num}
+	*p = Packet{Data: data, Timestamp: time.Unix(int64(sec), nsec), Length: int(length), LinkType: r.lt, FCSLen: min(r.fcs, len(data)), Number: num, Queue: -1}
 	return nil
 }
 
@@ -725,8 +743,9 @@ func (r *ngReader) packetBlock(p *Packet, typ, length uint32, start int64) error
 	if err != nil {
 		return bad("truncated packet block")
 	}
-	if err := s.skip(body - fixed - int64(caplen)); err != nil {
-		return bad("truncated packet block")
+	queue, dir, err := r.packetOptions(typ, body-fixed-int64(caplen), int64(caplen))
+	if err != nil {
+		return bad("%s", err)
 	}
 	if err := s.read(r.hdr[:4]); err != nil {
 		return bad("truncated packet block")
@@ -735,8 +754,60 @@ func (r *ngReader) packetBlock(p *Packet, typ, length uint32, start int64) error
 		return bad("block length %d at its start but %d at its end", length, got)
 	}
 	r.lastTS = ts
-	*p = Packet{Data: data, Timestamp: ts, Length: int(origlen), LinkType: ifc.linkType, Interface: ifcIndex, Section: r.section, Number: num}
+	*p = Packet{Data: data, Timestamp: ts, Length: int(origlen), LinkType: ifc.linkType, Interface: ifcIndex, Section: r.section, Number: num,
+		Queue: queue, Direction: dir}
 	return nil
+}
+
+// pcapng enhanced packet block options (pcapng spec, "Enhanced Packet
+// Block").
+const (
+	ngOptEPBFlags = 2
+	ngOptEPBQueue = 6
+	// maxEPBOptions bounds the options read of one block; a block with
+	// more keeps them unread (skipped), as options this reader does not
+	// need.
+	maxEPBOptions = 64 << 10
+)
+
+// packetOptions reads what follows a packet block's data (rest bytes: the
+// padding, then an enhanced packet block's options) and returns the queue
+// (-1 if none) and direction the options give.
+func (r *ngReader) packetOptions(typ uint32, rest, caplen int64) (int, Direction, error) {
+	pad := (4 - caplen%4) % 4
+	if typ != ngBlockEPB || rest <= pad || rest > pad+maxEPBOptions {
+		if err := r.s.skip(rest); err != nil {
+			return -1, 0, errors.New("truncated packet block")
+		}
+		return -1, 0, nil
+	}
+	if cap(r.meta) < int(rest) {
+		r.meta = make([]byte, rest)
+	}
+	b := r.meta[:rest]
+	if err := r.s.read(b); err != nil {
+		return -1, 0, errors.New("truncated packet block")
+	}
+	queue, dir := -1, DirectionUnknown
+	for opts := b[pad:]; len(opts) >= 4; {
+		code, olen := r.order.Uint16(opts), int(r.order.Uint16(opts[2:]))
+		if code == ngOptEnd {
+			break
+		}
+		padded := (olen + 3) &^ 3
+		if 4+padded > len(opts) {
+			return -1, 0, fmt.Errorf("packet option %d runs past its block", code)
+		}
+		v := opts[4 : 4+olen]
+		switch {
+		case code == ngOptEPBFlags && olen == 4:
+			dir = Direction(r.order.Uint32(v) & 3)
+		case code == ngOptEPBQueue && olen == 4:
+			queue = int(r.order.Uint32(v))
+		}
+		opts = opts[4+padded:]
+	}
+	return queue, dir, nil
 }
 
 // ngTime converts a timestamp in the interface's units to a time.

@@ -373,14 +373,29 @@ func (f *ngFile) idb(lt uint16, snap uint32, opts ...[]byte) *ngFile {
 	return f.block(ngBlockIDB, b)
 }
 
-func (f *ngFile) epb(ifc uint32, stamp uint64, caplen, length uint32, data []byte) *ngFile {
+func (f *ngFile) epb(ifc uint32, stamp uint64, caplen, length uint32, data []byte, opts ...[]byte) *ngFile {
 	b := make([]byte, 20, 20+len(data))
 	f.order.PutUint32(b, ifc)
 	f.order.PutUint32(b[4:], uint32(stamp>>32))
 	f.order.PutUint32(b[8:], uint32(stamp))
 	f.order.PutUint32(b[12:], caplen)
 	f.order.PutUint32(b[16:], length)
-	return f.block(ngBlockEPB, append(b, data...))
+	b = append(b, data...)
+	if len(opts) > 0 {
+		b = append(b, make([]byte, pad4(len(data)))...)
+		for _, o := range opts {
+			b = append(b, o...)
+		}
+		b = append(b, 0, 0, 0, 0)
+	}
+	return f.block(ngBlockEPB, b)
+}
+
+// u32 is v in f's byte order, an option's value.
+func (f *ngFile) u32(v uint32) []byte {
+	b := make([]byte, 4)
+	f.order.PutUint32(b, v)
+	return b
 }
 
 func (f *ngFile) add(data []byte) *ngFile {
@@ -731,4 +746,49 @@ func TestReaderLinkTypes(t *testing.T) {
 	require.Equal(t, 1, ps[1].Interface)
 	require.Equal(t, 1, ps[1].Section)
 	require.Equal(t, 2, ps[1].Number)
+}
+
+// The memif tap records each frame's queue (epb_queue) and direction
+// (epb_flags) in pcapng; the reader hands them over, in either byte
+// order, and says -1 and unknown when a file has none.
+func TestReaderPacketOptions(t *testing.T) {
+	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		f := newNgFile(order).idb(1, 0)
+		f.epb(0, 1, 5, 5, []byte("hello"), f.opt(ngOptEPBFlags, f.u32(1)), f.opt(ngOptEPBQueue, f.u32(3)))
+		f.epb(0, 2, 4, 4, []byte("four"), f.opt(1, []byte("a comment")), f.opt(ngOptEPBFlags, f.u32(0x2|0x1c)))
+		f.epb(0, 3, 3, 3, []byte("abc"))
+		f.epb(0, 4, 2, 2, []byte("hi"), f.opt(ngOptEPBQueue, f.u32(254)), f.opt(ngOptEPBFlags, f.u32(1)))
+		f.spb(3, []byte("spb"))
+		ps, err := readBytes(f.buf.Bytes(), int64(f.buf.Len()), ringLimit{16, 2048})
+		require.NoError(t, err)
+		type qd struct {
+			data  string
+			queue int
+			dir   Direction
+		}
+		var got []qd
+		for _, p := range ps {
+			got = append(got, qd{string(p.Data), p.Queue, p.Direction})
+		}
+		require.Equal(t, []qd{
+			{"hello", 3, DirectionInbound}, {"four", -1, DirectionOutbound}, {"abc", -1, DirectionUnknown},
+			{"hi", 254, DirectionInbound}, {"spb", -1, DirectionUnknown},
+		}, got, "%v", order)
+
+		// An option that runs past its block is an error naming it.
+		bad := newNgFile(order).idb(1, 0)
+		opt := bad.opt(ngOptEPBQueue, bad.u32(1))
+		order.PutUint16(opt[2:], 40)
+		bad.epb(0, 1, 1, 1, []byte("x"), opt)
+		_, err = readBytes(bad.buf.Bytes(), int64(bad.buf.Len()), ringLimit{16, 2048})
+		require.ErrorContains(t, err, "packet option 6 runs past its block")
+	}
+	// pcap has neither.
+	var p Packet
+	f := newPcapFile(binary.LittleEndian, false, 1).add([]byte("pcap"))
+	r, err := NewReader(bytes.NewReader(f.buf.Bytes()), "x.pcap", int64(f.buf.Len()), nil)
+	require.NoError(t, err)
+	require.NoError(t, r.Next(&p))
+	require.Equal(t, -1, p.Queue)
+	require.Equal(t, DirectionUnknown, p.Direction)
 }
