@@ -261,11 +261,21 @@ func (d *dump) run(ctx context.Context, stdout io.Writer) error {
 	// when the link is back, one prints the counts on SIGUSR1.
 	helpers, stopHelpers := context.WithCancel(context.Background())
 	defer stopHelpers()
+	closed := make(chan struct{}) // the output is flushed and closed
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		select {
 		case <-ctx.Done():
 			h.Close()
+			// The output may be a FIFO or pipe nobody reads any more:
+			// a signal must end memifdump all the same.
+			select {
+			case <-closed:
+			case <-time.After(outputGrace):
+				if a, ok := out.(interface{ abandon() }); ok {
+					a.abandon()
+				}
+			}
 		case <-helpers.Done():
 		}
 	})
@@ -284,10 +294,16 @@ func (d *dump) run(ctx context.Context, stdout io.Writer) error {
 
 	err = d.loop(out, downs)
 	h.Close()
-	stopHelpers()
-	wg.Wait()
 	if cerr := out.close(); err == nil {
 		err = cerr
+	}
+	close(closed)
+	stopHelpers()
+	wg.Wait()
+	if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// abandon: stopped while the output was not being read.
+		fmt.Fprintf(d.stderr, "%s: stopped while the output was not being read: the last frames were not written\n", name)
+		err = nil
 	}
 	if errors.Is(err, errFileLimit) {
 		fmt.Fprintf(d.stderr, "%s: maximum file limit reached: %d\n", name, o.fileCount)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -45,8 +46,12 @@ type fileSink struct {
 
 	linkType layers.LinkType
 	snapLen  int
-	intf     pcapgo.NgInterface // the pcapng interface block of every file
-	stats    func() memifpcap.Stats
+	// live is where the frames are written now (the file, or standard
+	// output for -w -), for abandon, which runs beside the writer.
+	// (A pointer, made by the first open, so that a fileSink copies.)
+	live  *atomic.Pointer[os.File]
+	intf  pcapgo.NgInterface // the pcapng interface block of every file
+	stats func() memifpcap.Stats
 	// queues are the pcapng interface blocks of a multi-queue capture, one
 	// per receive queue, so that a frame's InterfaceIndex is its queue id;
 	// when set, intf is unused and queueStats gives each block's counts.
@@ -97,12 +102,19 @@ func (s *fileSink) open(now time.Time) error {
 func (s *fileSink) openFile(name string) error {
 	s.name = name
 	s.cw = countWriter{w: s.stdout}
+	if s.live == nil {
+		s.live = new(atomic.Pointer[os.File])
+	}
+	if f, ok := s.stdout.(*os.File); ok {
+		s.live.Store(f)
+	}
 	if name != "-" {
 		f, err := os.Create(name)
 		if err != nil {
 			return err
 		}
 		s.f, s.cw.w = f, f
+		s.live.Store(f)
 	}
 	s.bw.Reset(&s.cw)
 	if s.ng {
