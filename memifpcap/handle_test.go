@@ -592,3 +592,37 @@ func TestSetBPFWhileAReaderWaits(t *testing.T) {
 	require.NoError(t, cli.WritePacketData(frame(3, 100)))
 	require.Equal(t, frame(3, 100)[:10], <-got, "the waiting read uses the new filter")
 }
+
+// SetFilter takes tcpdump's expression language, compiled for the link.
+func TestSetFilter(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock, ReadTimeout: 200 * time.Millisecond}, memifpcap.Config{Socket: sock})
+	// frame() starts with its sequence number, big-endian: keep the even
+	// ones that are longer than 100 bytes.
+	require.NoError(t, srv.SetFilter("ether[3] & 1 = 0 and greater 101"))
+	for i := 0; i < 10; i++ {
+		require.NoError(t, cli.WritePacketData(frame(i, 60+i*10)))
+	}
+	for _, i := range []int{6, 8} {
+		data, _, err := srv.ReadPacketData()
+		require.NoError(t, err)
+		require.Equal(t, frame(i, 60+i*10), data)
+	}
+	_, _, err := srv.ReadPacketData()
+	require.ErrorIs(t, err, memifpcap.ErrTimeout)
+	require.Equal(t, uint64(8), srv.Stats().Filtered)
+
+	err = srv.SetFilter("udp portx 53")
+	require.EqualError(t, err, `memif: filter "udp portx 53": pcapfilter: syntax error at 'portx' (offset 4)`)
+	require.NoError(t, srv.SetFilter(""))
+	require.NoError(t, cli.WritePacketData(frame(1, 70)))
+	data, _, err := srv.ReadPacketData()
+	require.NoError(t, err)
+	require.Equal(t, frame(1, 70), data)
+
+	// On an ip-mode link, frames start with the IP header.
+	sock2 := sockPath(t)
+	ipSrv, _ := pair(t, memifpcap.Config{Socket: sock2, Mode: memifpcap.ModeIP}, memifpcap.Config{Socket: sock2, Mode: memifpcap.ModeIP})
+	require.NoError(t, ipSrv.SetFilter("ip6 or udp"))
+	require.ErrorContains(t, ipSrv.SetFilter("ether host 1:2:3:4:5:6"), "memif: filter")
+}
