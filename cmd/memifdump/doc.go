@@ -63,9 +63,14 @@
 //	           corrupt: the frames before the fault are printed, then an
 //	           error naming the file and the packet, exit status 1
 //
-// memifdump compiles no filter expressions: make the program with, for
-// example, `tcpdump -ddd -y EN10MB 'udp port 53' > dns.bpf` (use -y RAW for
-// -mode ip). Linux's BPF extensions (vlan_avail and friends) are refused.
+// The arguments after the flags are a filter expression, as tcpdump's
+// (pcap-filter(7), all of them joined by spaces: `memifdump -socket S udp
+// port 53`), compiled in pure Go by package pcapfilter for the link type of
+// the capture (the memif mode) or of -r's file; numeric addresses only.
+// -d, -dd and -ddd print its program as tcpdump does and exit; -bpf FILE
+// takes a program compiled elsewhere instead (one or the other). With -r
+// and -w, the frames the filter accepts are written to a file, as
+// `tcpdump -r IN -w OUT EXPR` writes them.
 //
 // On standard error memifdump prints tcpdump's start line,
 //

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,9 +89,19 @@ func TestExtcapWithTshark(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), ". memif (memif: shared memory packet interface (DPDK, VPP, libmemif))\n")
 
-	const n = 20
+	// The capture dialog's options, and its capture filter (tshark -f):
+	// only the frames of 100 bytes or more are captured.
+	frames := udpFrames(t, 40)
+	var want [][]byte
+	for _, f := range frames {
+		if len(f) >= 100 {
+			want = append(want, f)
+		}
+	}
+	require.Greater(t, len(want), 10)
+	require.Less(t, len(want), len(frames))
 	sock, file := filepath.Join(home, "memif.sock"), filepath.Join(home, "out.pcapng")
-	capture := exec.CommandContext(ctx, "tshark", "-i", "memif", "-c", "20", "-w", file,
+	capture := exec.CommandContext(ctx, "tshark", "-i", "memif", "-c", strconv.Itoa(len(want)), "-w", file, "-f", "udp and greater 100",
 		"-o", "extcap.memif.socket:"+sock, "-o", "extcap.memif.role:server", "-o", "extcap.memif.id:7")
 	capture.Env = env
 	var tout syncBuffer
@@ -102,7 +113,6 @@ func TestExtcapWithTshark(t *testing.T) {
 	cli, err := memifpcap.OpenContext(ctx, &memifpcap.Config{Socket: sock, ID: 7, ConnectWait: 60 * time.Second})
 	require.NoError(t, err, "tshark: %s", tout.String())
 	defer cli.Close()
-	frames := udpFrames(t, n)
 	for _, f := range frames {
 		require.NoError(t, cli.WritePacketData(f))
 	}
@@ -110,14 +120,14 @@ func TestExtcapWithTshark(t *testing.T) {
 	case err := <-done:
 		require.NoError(t, err, "tshark: %s", tout.String())
 	case <-ctx.Done():
-		t.Fatalf("tshark still runs after %d frames: %s", n, tout.String())
+		t.Fatalf("tshark still runs after %d frames: %s", len(want), tout.String())
 	}
 	r, err := capfile.Open(file, nil)
 	require.NoError(t, err)
 	defer r.Close()
-	for i, want := range frames {
+	for i, w := range want {
 		var p capfile.Packet
 		require.NoError(t, r.Next(&p), "frame %d", i)
-		require.Equal(t, want, p.Data, "frame %d", i)
+		require.Equal(t, w, p.Data, "frame %d", i)
 	}
 }

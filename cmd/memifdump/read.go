@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/memifpcap/memifpcap/capfile"
+	"github.com/memifpcap/memifpcap/pcapfilter"
 )
 
 // stdin is what -r - reads; tests replace it.
@@ -28,28 +29,28 @@ var stdin io.Reader = os.Stdin
 // record as libpcap runs a filter on a saved file: a record it rejects (0)
 // is not printed, one it accepts is printed cut to the length it returned.
 func readFile(o *options, stdout io.Writer) error {
-	var r *capfile.Reader
-	var err error
-	if o.read == "-" {
-		r, err = capfile.NewReader(stdin, "-", -1, nil)
-	} else {
-		r, err = capfile.Open(o.read, nil)
-	}
+	r, err := openCapture(o.read)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	lt, _ := r.LinkType()
+	if err := o.compileExpr(pcapfilter.LinkType(lt)); err != nil {
+		return err
+	}
 	var vm *bpf.VM
 	if len(o.prog) > 0 {
 		insns, ok := bpf.Disassemble(o.prog)
 		if !ok {
-			return fmt.Errorf("-bpf %s: not a classic BPF program", o.bpfFile)
+			return fmt.Errorf("%s: not a classic BPF program", o.filterName())
 		}
 		if vm, err = bpf.NewVM(insns); err != nil {
-			return fmt.Errorf("-bpf %s: %w", o.bpfFile, err)
+			return fmt.Errorf("%s: %w", o.filterName(), err)
 		}
 	}
-	lt, _ := r.LinkType()
+	if o.write != "" {
+		return copyFiltered(o, r, vm, lt, stdout)
+	}
 	out := newTextSink(stdout, decoderFor(lt), o.nano, o.flushEach)
 	var p capfile.Packet
 	for n := uint64(0); o.count == 0 || n < o.count; {
@@ -66,21 +67,10 @@ func readFile(o *options, stdout io.Writer) error {
 		}
 		data := p.Data
 		ci := gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(data), Length: p.Length, InterfaceIndex: p.Interface}
-		if vm != nil {
-			keep, err := vm.Run(data)
-			if err != nil {
-				// x/net/bpf reports a load out of bounds as an error;
-				// the kernel and libpcap reject the packet.
-				keep = 0
-			}
-			if keep == 0 {
-				continue
-			}
-			if keep < len(data) {
-				data = data[:keep]
-				ci.CaptureLength = keep
-			}
+		if data = filtered(vm, data); data == nil {
+			continue
 		}
+		ci.CaptureLength = len(data)
 		n++
 		if p.LinkType > 255 || p.LinkType == linkTypeUser0 {
 			if err := writeUndecoded(out, ci, p.LinkType, data, o.nano); err != nil {
@@ -151,4 +141,20 @@ func writeUndecoded(s *textSink, ci gopacket.CaptureInfo, lt uint32, data []byte
 		}
 	}
 	return nil
+}
+
+// filtered runs the filter over a record, as libpcap runs one on a saved
+// file: nil if it rejects the record, else the record cut to the length the
+// program returned. Without a filter the record is kept whole.
+func filtered(vm *bpf.VM, data []byte) []byte {
+	if vm == nil {
+		return data
+	}
+	keep, err := vm.Run(data)
+	if err != nil || keep == 0 {
+		// x/net/bpf reports a load out of bounds as an error; the kernel
+		// and libpcap reject the packet.
+		return nil
+	}
+	return data[:min(keep, len(data))]
 }

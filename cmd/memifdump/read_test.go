@@ -45,8 +45,8 @@ func TestReadFile(t *testing.T) {
 	if !strings.Contains(errb.String(), "read_test.go: not a pcap or pcapng file") {
 		t.Errorf("error %q does not say the file is not a capture", errb.String())
 	}
-	if rc := run(context.Background(), []string{"-r", "x.pcap", "-w", "y.pcap"}, &out, &errb); rc != 2 {
-		t.Errorf("-r with -w: exit %d, want 2", rc)
+	if rc := run(context.Background(), []string{"-r", "x.pcap", "-w", "y.pcap", "-C", "1"}, &out, &errb); rc != 2 {
+		t.Errorf("-r with -w -C: exit %d, want 2", rc)
 	}
 	out.Reset()
 	if rc := run(context.Background(), []string{"-r", filepath.Join("..", "..", "testdata", "pcaps", "http-tcp.pcap"), "-c", "5"}, &out, &errb); rc != 0 || strings.Count(out.String(), "\n") != 5 {

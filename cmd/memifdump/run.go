@@ -21,6 +21,7 @@ import (
 	"github.com/memifpcap/memifpcap/internal/memifflag"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 	"github.com/memifpcap/memifpcap/memifpcap"
+	"github.com/memifpcap/memifpcap/pcapfilter"
 )
 
 const name = "memifdump"
@@ -42,6 +43,8 @@ type options struct {
 	prog      []bpf.RawInstruction
 	read      string // -r: print this capture file instead of capturing
 	queue     int    // -queue: the only receive queue captured, -1 for all
+	expr      string // the filter expression: the arguments after the flags
+	dumpProg  int    // -d, -dd, -ddd: print the filter's program
 }
 
 func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
@@ -67,6 +70,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	bpfFile := fs.String("bpf", "", "filter with the classic BPF program in `file` (tcpdump -ddd output)")
 	read := fs.String("r", "", "print the frames of the pcap or pcapng `file` (- for standard input) instead of capturing, as tcpdump -r; -bpf filters them")
 	queue := fs.Int("queue", -1, "capture only receive `queue` Q (0 to -rx-queues minus 1); default every queue")
+	var dumpProg int
+	registerFilterFlags(fs, &dumpProg)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -75,21 +80,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q: memifdump compiles no filter expressions; pass a tcpdump -ddd program with -bpf FILE", fs.Arg(0))
-	}
 	cfg, err := conn.Config()
 	if err != nil {
 		return nil, err
 	}
 	// memifdump never transmits: Close has nothing to linger for.
 	cfg.CloseLinger = -1
-	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read, queue: *queue}
+	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read, queue: *queue,
+		expr: strings.Join(fs.Args(), " "), dumpProg: dumpProg}
+	if o.expr != "" && o.bpfFile != "" {
+		return nil, usagef("a filter expression (%q) and -bpf %s are two filters: give one", o.expr, o.bpfFile)
+	}
 	if isSet(fs, "queue") && (o.queue < 0 || o.queue >= cfg.RxQueues) {
 		return nil, usagef("-queue %d: want 0 to %d (-rx-queues %d)", o.queue, cfg.RxQueues-1, cfg.RxQueues)
-	}
-	if o.read != "" && o.write != "" {
-		return nil, usagef("-r prints a file: it cannot be combined with -w")
 	}
 
 	switch *format {
@@ -137,12 +140,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			}
 		}
 	}
+	if o.read != "" && (o.sizeLimit > 0 || o.rotate > 0) {
+		return nil, usagef("-C and -G rotate a live capture's files: -r -w writes one file")
+	}
 	if o.write == "-" && (o.sizeLimit > 0 || o.rotate > 0) {
 		return nil, usagef("-C and -G rotate files: they cannot write to standard output (-w -)")
 	}
 	if o.rotate > 0 {
 		if o.timed, err = checkTimeFormat(o.write); err != nil {
 			return nil, usagef("-w: %v", err)
+		}
+	}
+	// A live capture's filter is compiled for its mode here; -r's for its
+	// file, once open.
+	if o.read == "" && o.dumpProg == 0 {
+		if err := o.compileExpr(pcapfilter.LinkType(layersglue.LinkTypeForMode(cfg.Mode))); err != nil {
+			return nil, usagef("%v", err)
 		}
 	}
 	if o.bpfFile != "" {
@@ -181,6 +194,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for the flags.\n", name, err, name)
 		return 2
+	}
+	if o.dumpProg > 0 {
+		if err := printProgram(o, pcapfilter.LinkType(layersglue.LinkTypeForMode(o.cfg.Mode)), stdout); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return 1
+		}
+		return 0
 	}
 	if o.read != "" {
 		if err := readFile(o, stdout); err != nil {

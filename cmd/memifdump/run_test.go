@@ -482,7 +482,8 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"-bpf", bad}, "memifdump: -bpf " + bad + `: line 2: want four decimal numbers "code jt jf k", got "6 0 0"` + "\n"},
 		{[]string{"-role", "boss"}, `memifdump: -role: memif: unknown role "boss" (want client or server)` + "\n"},
 		{[]string{"-mode", "tap"}, `memifdump: -mode: memif: unknown mode "tap" (want ethernet, ip or punt-inject)` + "\n"},
-		{[]string{"udp", "port", "53"}, `memifdump: unexpected argument "udp": memifdump compiles no filter expressions; pass a tcpdump -ddd program with -bpf FILE` + "\n"},
+		{[]string{"udp", "port", "x53"}, `memifdump: filter "udp port x53": pcapfilter: unknown port 'x53' (numbers only: no name resolution)` + "\n"},
+		{[]string{"-r", "x.pcap", "-w", "y.pcap", "-G", "1"}, "memifdump: -C and -G rotate a live capture's files: -r -w writes one file\n"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), tc.args, &stdout, &stderr)
