@@ -60,22 +60,46 @@ func ModeForLinkType[M ~uint8](lt layers.LinkType) (M, bool) {
 
 // LinkTypeName names a link type the way tcpdump does after "link-type":
 // libpcap's DLT name and description, "EN10MB (Ethernet)", "RAW (Raw IP)",
-// and "USER0 (memif punt/inject)" for LinkTypeMemifPuntInject. Other link
-// types are shown as their number and gopacket's name for them.
-func LinkTypeName(lt layers.LinkType) string {
-	switch lt {
-	case layers.LinkTypeEthernet:
+// and "USER0 (memif punt/inject)" for LinkTypeMemifPuntInject. It takes a
+// gopacket layers.LinkType or a capture file's 32-bit LINKTYPE_ value
+// (pcapng's can pass 255). Other link types are shown as their number and,
+// below 256, gopacket's name for them.
+func LinkTypeName[T ~uint8 | ~uint16 | ~uint32](lt T) string {
+	switch uint32(lt) {
+	case uint32(layers.LinkTypeEthernet):
 		return "EN10MB (Ethernet)"
-	case layers.LinkTypeRaw:
+	case uint32(layers.LinkTypeRaw):
 		return "RAW (Raw IP)"
-	case layers.LinkTypeIPv4:
+	case uint32(layers.LinkTypeIPv4):
 		return "IPV4 (Raw IPv4)"
-	case layers.LinkTypeIPv6:
+	case uint32(layers.LinkTypeIPv6):
 		return "IPV6 (Raw IPv6)"
-	case LinkTypeMemifPuntInject:
+	case uint32(LinkTypeMemifPuntInject):
 		return "USER0 (memif punt/inject)"
+	case 0:
+		return "NULL (BSD loopback)"
+	case 105:
+		return "IEEE802_11 (802.11)"
+	case 113:
+		return "LINUX_SLL (Linux cooked v1)"
+	case 276:
+		return "LINUX_SLL2 (Linux cooked v2)"
 	}
-	return strconv.Itoa(int(lt)) + " (" + lt.String() + ")"
+	if uint32(lt) > 255 {
+		return strconv.FormatUint(uint64(lt), 10)
+	}
+	return strconv.Itoa(int(lt)) + " (" + layers.LinkType(lt).String() + ")"
+}
+
+// ModeCarries reports whether a memif link in mode m carries frames of
+// link type lt (a capture file's LINKTYPE_ value): ModeForLinkType's
+// answer, for any width of link type.
+func ModeCarries[M ~uint8](m M, lt uint32) bool {
+	if lt > 255 {
+		return false
+	}
+	got, ok := ModeForLinkType[M](layers.LinkType(lt))
+	return ok && got == m
 }
 
 // FirstLayerType returns the layer type a gopacket.DecodingLayerParser

@@ -44,8 +44,15 @@ func TestModesAndLinkTypes(t *testing.T) {
 		_, ok := layersglue.ModeForLinkType[memifpcap.Mode](lt)
 		assert.False(t, ok, "ModeForLinkType(%d)", lt)
 	}
-	assert.Equal(t, "113 (Linux SLL)", layersglue.LinkTypeName(layers.LinkTypeLinuxSLL))
-	assert.Equal(t, "148 (UnknownLinkType)", layersglue.LinkTypeName(148))
+	assert.Equal(t, "LINUX_SLL (Linux cooked v1)", layersglue.LinkTypeName(layers.LinkTypeLinuxSLL))
+	assert.Equal(t, "148 (UnknownLinkType)", layersglue.LinkTypeName(layers.LinkType(148)))
+	assert.Equal(t, "LINUX_SLL2 (Linux cooked v2)", layersglue.LinkTypeName(uint32(276)))
+	assert.Equal(t, "257", layersglue.LinkTypeName(uint32(257)))
+	// 257 is not Ethernet (1), whatever a uint8 would make of it.
+	assert.False(t, layersglue.ModeCarries(memifpcap.ModeEthernet, 257))
+	assert.True(t, layersglue.ModeCarries(memifpcap.ModeIP, 229))
+	assert.True(t, layersglue.ModeCarries(memifpcap.ModePuntInject, 147))
+	assert.False(t, layersglue.ModeCarries(memifpcap.ModeIP, 1))
 
 	// gopacket's own view of link type 147 after the registration.
 	lt := layersglue.LinkTypeMemifPuntInject

@@ -18,6 +18,8 @@ type packet struct {
 	length   int    // original length on the wire, ≥ len(data)
 	linkType uint32 // of the interface it was captured on
 	num      int    // 1-based record number within its file
+	queue    int    // the queue it was recorded on (pcapng epb_queue), -1 unknown
+	dir      capfile.Direction
 }
 
 // fromCapfile fills p from a capfile packet. A frame that ends in an FCS
@@ -29,7 +31,7 @@ func (p *packet) fromCapfile(c *capfile.Packet) {
 		data = data[:len(data)-c.FCSLen]
 		length = max(length-c.FCSLen, len(data))
 	}
-	*p = packet{data: data, ts: c.Timestamp, length: length, linkType: c.LinkType, num: c.Number}
+	*p = packet{data: data, ts: c.Timestamp, length: length, linkType: c.LinkType, num: c.Number, queue: c.Queue, dir: c.Direction}
 }
 
 // inputError is a fault in an input file that is not the reader's: not

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/memifpcap/memifpcap/capfile"
+	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
@@ -24,7 +24,7 @@ const readBufferSize = 1 << 20
 type inputs struct {
 	files   []*inputFile
 	mode    memifpcap.Mode
-	allowed []uint32 // the link types mode carries
+	stripL2 bool // Ethernet captures are taken too (-strip-l2)
 	lim     ringLimit
 	ctx     context.Context // ends a read blocked on a stream
 	br      *bufio.Reader   // reused for every streamed pass over a file
@@ -47,6 +47,8 @@ type memPacket struct {
 	off, caplen, length int // data is arena[off:off+caplen]
 	ts                  time.Time
 	linkType            uint32
+	queue               int32
+	dir                 capfile.Direction
 }
 
 // loadOptions say how much of each file to read before sending.
@@ -72,10 +74,7 @@ type loadOptions struct {
 // and during the replay: a stopped replay is not held up by a silent
 // writer.
 func loadInputs(ctx context.Context, names []string, mode memifpcap.Mode, lim ringLimit, opt loadOptions) (*inputs, error) {
-	in := &inputs{ctx: ctx, mode: mode, allowed: linkTypesFor(mode), lim: lim, br: bufio.NewReaderSize(nil, readBufferSize)}
-	if opt.stripL2 {
-		in.allowed = append(in.allowed, linkTypeEthernet)
-	}
+	in := &inputs{ctx: ctx, mode: mode, stripL2: opt.stripL2, lim: lim, br: bufio.NewReaderSize(nil, readBufferSize)}
 	for _, name := range names {
 		f, err := in.load(ctx, name, opt)
 		if err != nil {
@@ -143,7 +142,8 @@ func (in *inputs) load(ctx context.Context, name string, opt loadOptions) (*inpu
 			return nil, err
 		}
 		if keep {
-			f.mem = append(f.mem, memPacket{off: len(in.arena), caplen: len(p.data), length: p.length, ts: p.ts, linkType: p.linkType})
+			f.mem = append(f.mem, memPacket{off: len(in.arena), caplen: len(p.data), length: p.length, ts: p.ts, linkType: p.linkType,
+				queue: int32(p.queue), dir: p.dir})
 			in.arena = append(in.arena, p.data...)
 		}
 	}
@@ -334,82 +334,35 @@ func (s *streamReader) stop() {
 	}
 }
 
-// Link types (https://www.tcpdump.org/linktypes.html) and the memif modes
-// that carry them: an ethernet link carries Ethernet frames, an ip link
-// bare IPv4 and IPv6 packets, and a punt/inject link the opaque frames
-// memifpcap labels LINKTYPE_USER0.
-const (
-	linkTypeEthernet = 1
-	linkTypeRaw      = 101
-	linkTypeUser0    = 147
-	linkTypeIPv4     = 228
-	linkTypeIPv6     = 229
-)
-
-func linkTypesFor(mode memifpcap.Mode) []uint32 {
-	switch mode {
-	case memifpcap.ModeIP:
-		return []uint32{linkTypeRaw, linkTypeIPv4, linkTypeIPv6}
-	case memifpcap.ModePuntInject:
-		return []uint32{linkTypeUser0}
-	}
-	return []uint32{linkTypeEthernet}
-}
-
-func linkTypeName(lt uint32) string {
-	switch lt {
-	case linkTypeEthernet:
-		return "EN10MB (Ethernet)"
-	case linkTypeRaw:
-		return "RAW (Raw IP)"
-	case linkTypeUser0:
-		return "USER0"
-	case linkTypeIPv4:
-		return "IPV4 (Raw IPv4)"
-	case linkTypeIPv6:
-		return "IPV6 (Raw IPv6)"
-	case 0:
-		return "NULL (BSD loopback)"
-	case 113:
-		return "LINUX_SLL (Linux cooked v1)"
-	case 276:
-		return "LINUX_SLL2 (Linux cooked v2)"
-	case 105:
-		return "IEEE802_11 (802.11)"
-	}
-	return fmt.Sprintf("%d", lt)
-}
-
-func modeName(mode memifpcap.Mode) string {
-	switch mode {
-	case memifpcap.ModeIP:
-		return "ip"
-	case memifpcap.ModePuntInject:
-		return "punt-inject"
-	}
-	return "ethernet"
-}
+// linkTypeEthernet is LINKTYPE_ETHERNET, which -strip-l2 turns into IP
+// (which link types each memif mode carries is layersglue.ModeCarries').
+const linkTypeEthernet = 1
 
 // checkLinkType refuses a link type the link's mode does not carry; num is
 // the packet concerned, 0 for the file's header.
 func (in *inputs) checkLinkType(f *inputFile, lt uint32, num int) error {
-	if slices.Contains(in.allowed, lt) {
+	if in.carries(lt) {
 		return nil
 	}
-	want := in.allowed
-	msg := fmt.Sprintf("link type %s does not match -mode %s, which carries %s", linkTypeName(lt), modeName(in.mode), linkTypeName(want[0]))
+	msg := fmt.Sprintf("link type %s does not match -mode %s, which carries %s", layersglue.LinkTypeName(lt), in.mode, layersglue.LinkTypeName(layersglue.LinkTypeForMode(in.mode)))
 	if in.mode == memifpcap.ModeIP {
 		msg += " or IPV4/IPV6"
 	}
 	for _, m := range []memifpcap.Mode{memifpcap.ModeEthernet, memifpcap.ModeIP, memifpcap.ModePuntInject} {
-		if m != in.mode && slices.Contains(linkTypesFor(m), lt) {
-			msg += fmt.Sprintf(" (use -mode %s)", modeName(m))
+		if m != in.mode && layersglue.ModeCarries(m, lt) {
+			msg += fmt.Sprintf(" (use -mode %s)", m)
 		}
 	}
 	if in.mode == memifpcap.ModeIP && lt == linkTypeEthernet {
 		msg += ", or -strip-l2 to drop the Ethernet headers"
 	}
 	return &inputError{file: f.name, packet: num, msg: msg}
+}
+
+// carries reports whether the link takes frames of link type lt: those of
+// its mode, and Ethernet with -strip-l2.
+func (in *inputs) carries(lt uint32) bool {
+	return layersglue.ModeCarries(in.mode, lt) || (in.stripL2 && lt == linkTypeEthernet)
 }
 
 // checkPacket refuses what the link cannot carry. (Records longer than the
@@ -490,7 +443,8 @@ func (s *memSource) next(p *packet) error {
 	}
 	m := &s.f.mem[s.i]
 	s.i++
-	*p = packet{data: s.arena[m.off : m.off+m.caplen : m.off+m.caplen], ts: m.ts, length: m.length, linkType: m.linkType, num: s.i}
+	*p = packet{data: s.arena[m.off : m.off+m.caplen : m.off+m.caplen], ts: m.ts, length: m.length, linkType: m.linkType, num: s.i,
+		queue: int(m.queue), dir: m.dir}
 	return nil
 }
 

@@ -43,6 +43,7 @@ type replay struct {
 	// Counters: written by the sending goroutine only, read by -stats.
 	sent, bytes, failed, truncated atomic.Uint64
 	skipped                        atomic.Uint64 // -strip-l2: not IP
+	filtered                       atomic.Uint64 // left out by -include, -exclude, -direction
 	startNS, lastNS                atomic.Int64  // clock times of the start and the latest send
 	started                        atomic.Bool
 	ringFullBase                   uint64
@@ -166,6 +167,16 @@ func (r *replay) file(i int, done <-chan struct{}) error {
 			}
 			return r.partWay(err)
 		}
+		switch keep, err := r.o.sel.keep(&p); {
+		case err != nil:
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return r.partWay(&inputError{file: f.name, packet: p.num, msg: err.Error()})
+		case !keep:
+			bump(&r.filtered, 1)
+			continue
+		}
 		if !r.started.Load() {
 			r.startNS.Store(int64(r.clock.now()))
 			r.started.Store(true)
@@ -189,7 +200,17 @@ func (r *replay) file(i int, done <-chan struct{}) error {
 			data = ip
 		}
 		fr := pending{size: len(data), num: p.num, trunc: len(p.data) < p.length}
-		if r.o.cfg.TxQueues > 1 { // one queue needs no flow to choose it
+		switch {
+		case r.o.sel.byCapture:
+			q, bad := r.o.sel.queue(&p)
+			if bad != "" {
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				return r.partWay(&inputError{file: f.name, packet: p.num, msg: bad})
+			}
+			fr.flow = uint32(q) // < TxQueues: flush's modulo keeps it
+		case r.o.cfg.TxQueues > 1: // one queue needs no flow to choose it
 			fr.flow = flowHash(data, ether)
 		}
 		if inMem {
@@ -352,6 +373,8 @@ func (r *replay) summary() *summary {
 		retried:   st.TxRingFull - r.ringFullBase,
 		skipped:   r.skipped.Load(),
 		stripL2:   r.o.stripL2,
+		filtered:  r.filtered.Load(),
+		filtering: r.o.sel.filters(),
 		device:    r.dev,
 	}
 	// Read apart, the counters may disagree by a frame or two while the

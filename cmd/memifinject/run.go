@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/memifpcap/memifpcap/capfile"
 	"github.com/memifpcap/memifpcap/internal/memifflag"
+	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
@@ -30,6 +32,7 @@ type options struct {
 	stats        time.Duration // 0: only at the end
 	writeTimeout time.Duration // 0: forever
 	files        []string
+	sel          selection // -include, -exclude, -direction, -queue
 }
 
 const usageHead = `usage: memifinject [flags] FILE...
@@ -76,6 +79,10 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.preload, "preload", false, "read every file into memory before sending, so that disk reads do not disturb the timing")
 	fs.BoolVar(&o.stripL2, "strip-l2", false, "with -mode ip: replay Ethernet captures by dropping each frame's Ethernet (and 802.1Q) header; frames that carry no IPv4 or IPv6 are skipped and counted")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "check only each file's header and link type before sending, not every record (starts at once on huge files; a bad record then stops the replay part-way)")
+	fs.StringVar(&o.sel.include, "include", "", "replay only the frames that the tcpdump filter `EXPR` accepts (pcap-filter(7), such as 'udp port 53')")
+	fs.StringVar(&o.sel.exclude, "exclude", "", "do not replay the frames that the tcpdump filter `EXPR` accepts")
+	direction := fs.String("direction", "", "replay one direction of a tap capture: `in` or out (pcapng epb_flags); frames of unknown direction are left out")
+	queueBy := fs.String("queue", "flow", "the transmit queue of each frame: `flow` (a hash of its addresses and ports, with -tx-queues above 1) or capture (the queue it was recorded on, pcapng epb_queue)")
 	statsEvery := fs.Int("stats", 0, "print the summary every `N` seconds while sending; 0 prints it only at the end")
 	o.writeTimeout = 5 * time.Second
 	fs.Var(durationValue{&o.writeTimeout}, "write-timeout", "fail when the peer takes no frame for `D`: while the ring is full, or at the end while frames are still in it; 0 waits forever")
@@ -145,6 +152,27 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	cfg.WriteTimeout = o.writeTimeout
 	if o.writeTimeout == 0 {
 		cfg.WriteTimeout = -1 // memifpcap: negative waits forever
+	}
+	switch *direction {
+	case "":
+	case "in":
+		o.sel.dir = capfile.DirectionInbound
+	case "out":
+		o.sel.dir = capfile.DirectionOutbound
+	default:
+		return nil, usagef("-direction %s: want in or out", *direction)
+	}
+	switch *queueBy {
+	case "flow":
+	case "capture":
+		o.sel.byCapture = true
+	default:
+		return nil, usagef("-queue %s: want flow or capture", *queueBy)
+	}
+	o.sel.txQueues = cfg.TxQueues
+	// A bad expression is bad usage: try it on the mode's link type.
+	if err := o.sel.check(uint32(layersglue.LinkTypeForMode(cfg.Mode))); err != nil {
+		return nil, usagef("%v", err)
 	}
 	if o.stripL2 && cfg.Mode != memifpcap.ModeIP {
 		return nil, usagef("-strip-l2 turns Ethernet captures into IP packets: it needs -mode ip")

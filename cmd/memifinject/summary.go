@@ -49,6 +49,8 @@ type summary struct {
 	retried   uint64 // writes that found the ring full and waited
 	skipped   uint64 // -strip-l2: Ethernet frames without IPv4 or IPv6, not sent
 	stripL2   bool
+	filtered  uint64 // left out by -include, -exclude or -direction
+	filtering bool
 	device    string // "memif SOCKET id N"
 }
 
@@ -93,6 +95,9 @@ func (s *summary) writeTo(w io.Writer) error {
 	}
 	if s.stripL2 {
 		pr("\tSkipped packets (not IP):    %d\n", s.skipped)
+	}
+	if s.filtering {
+		pr("\tFiltered packets:            %d\n", s.filtered)
 	}
 	return err
 }
