@@ -77,8 +77,8 @@ func TestInteropDPDK(t *testing.T) {
 	h, err := connect(ctx, o.cfg, o.wait, io.Discard)
 	require.NoError(t, err)
 	defer h.Close()
-	r := newReplay(h, in, o)
-	require.NoError(t, r.run(ctx))
+	r := newReplay(ctx, h, in, o, io.Discard)
+	require.NoError(t, r.run())
 	require.NoError(t, h.Drain(ctx), "DPDK did not take every frame")
 	want := uint64(len(rs))
 	s := r.summary()
@@ -96,7 +96,7 @@ func TestInteropDPDK(t *testing.T) {
 	require.Equal(t, want, st.RxPackets)
 	require.Equal(t, bytesOf(rs), st.RxBytes)
 	require.NoError(t, p.StopForwarding())
-	require.NoError(t, r.finish(ctx))
+	require.NoError(t, r.finish())
 
 	stopped = true
 	result, err := p.Stop() // quit closes net_pcap's file

@@ -55,7 +55,10 @@ type replay struct {
 	stderr io.Writer
 }
 
-func newReplay(h *memifpcap.Handle, in *inputs, o *options) *replay {
+// newReplay prepares the replay of in into h. ctx is its one cancellation:
+// it ends the run (a signal), every wait of a write and of the pacer, and
+// the drain's wait for the link; stderr is where link changes are told.
+func newReplay(ctx context.Context, h *memifpcap.Handle, in *inputs, o *options, stderr io.Writer) *replay {
 	c := newMonoClock()
 	return &replay{
 		h:            h,
@@ -65,8 +68,8 @@ func newReplay(h *memifpcap.Handle, in *inputs, o *options) *replay {
 		pacer:        newPacer(c, o.pace, o.duration),
 		dev:          device(o),
 		ringFullBase: h.Stats().TxRingFull,
-		ctx:          context.Background(),
-		stderr:       io.Discard,
+		ctx:          ctx,
+		stderr:       stderr,
 	}
 }
 
@@ -76,12 +79,11 @@ var errStop = errors.New("stop")
 
 // run replays every file, -loop times. It returns nil when done or
 // stopped, or the error that ended it.
-func (r *replay) run(ctx context.Context) error {
-	done := ctx.Done()
+func (r *replay) run() error {
 	for loop := 0; r.o.loops == 0 || loop < r.o.loops; loop++ {
 		before := r.sent.Load()
 		for i := range r.in.files {
-			err := r.file(i, done)
+			err := r.file(i)
 			if err == errStop {
 				return nil
 			}
@@ -134,7 +136,8 @@ func newBatch() *batch {
 // of up to batchSize (all of them with -topspeed); the batch is sent
 // before the pacer sleeps, at the end of the file and when the replay
 // stops, so a frame never waits for a later one.
-func (r *replay) file(i int, done <-chan struct{}) error {
+func (r *replay) file(i int) error {
+	done := r.ctx.Done()
 	f := r.in.files[i]
 	src, err := r.in.open(i)
 	if err != nil {
@@ -425,7 +428,8 @@ func (r *replay) printEvery(d time.Duration, w io.Writer) (stop func()) {
 // ends it at once; the run is then not failed, and the summary counts
 // what the peer never took as lost. After a failed write the peer is
 // stuck or gone: no wait.
-func (r *replay) finish(ctx context.Context) error {
+func (r *replay) finish() error {
+	ctx := r.ctx
 	var err error
 	lostBefore := r.h.Stats().TxLost
 	if r.sent.Load() > 0 && r.failed.Load() == 0 {

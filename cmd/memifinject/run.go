@@ -251,13 +251,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return fail(err)
 	}
-	r := newReplay(h, in, o)
-	r.ctx, r.stderr = ctx, stderr
+	r := newReplay(ctx, h, in, o, stderr)
 	stopStats := r.printEvery(o.stats, stdout)
-	err = r.run(ctx)
+	err = r.run()
 	// -stats goes on while the peer drains the ring: its in-flight count
 	// shows the drain.
-	if ferr := r.finish(ctx); err == nil {
+	if ferr := r.finish(); err == nil {
 		err = ferr
 	}
 	stopStats()
