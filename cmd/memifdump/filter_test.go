@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/memifpcap/memifpcap/capfile"
+	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
 // frameRecord is one frame of a capture file, as a filter leaves it.
@@ -176,4 +177,19 @@ func TestFilterUsage(t *testing.T) {
 		require.Equal(t, 2, run(context.Background(), c.args, io.Discard, &e), "%v", c.args)
 		require.True(t, strings.HasPrefix(e.String(), c.want), "%v: %s", c.args, e.String())
 	}
+}
+
+// A live capture's expression filters what is written; the pcapng names
+// it (if_filter, comment) and, for a client, the peer it captured from.
+func TestLiveFilterExpression(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out.pcapng")
+	r, srv := dumpClientOf(t, memifpcap.Config{IfName: "srv-if"}, "-w", out, "-c", "2", "udp")
+	frames := [][]byte{tcpFrame(t, 1, 10), udpFrame(t, 0, 100), arpFrame(t), udpFrame(t, 4, 18)}
+	inject(t, srv, frames)
+	require.Equal(t, 0, r.wait(t), r.stderr.String())
+	c := readCaptureFile(t, out)
+	requireFrames(t, [][]byte{frames[1], frames[3]}, c)
+	require.Equal(t, `filtered by the tcpdump expression "udp" (12 instructions)`, c.intf.Comment)
+	require.True(t, strings.HasSuffix(c.intf.Description, `, peer "memifpcap" interface "srv-if"`), c.intf.Description)
 }

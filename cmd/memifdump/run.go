@@ -511,7 +511,16 @@ func (d *dump) newSink(stdout io.Writer, start time.Time) (sink, error) {
 		SnapLength:          uint32(h.SnapLen()),
 		TimestampResolution: 9,
 	}
-	if o.prog != nil {
+	if peer, ifName := h.PeerName(); peer != "" {
+		// A client knows its server from the start; a server's clients
+		// come and go after the file is opened.
+		intf.Description += fmt.Sprintf(", peer %q interface %q", peer, ifName)
+	}
+	switch {
+	case o.expr != "":
+		intf.Filter = o.expr
+		intf.Comment = fmt.Sprintf("filtered by the tcpdump expression %q (%d instructions)", o.expr, len(o.prog))
+	case o.prog != nil:
 		intf.Comment = fmt.Sprintf("filtered by the classic BPF program in %s (%d instructions)", o.bpfFile, len(o.prog))
 	}
 	var queues []pcapgo.NgInterface
