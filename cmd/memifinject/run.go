@@ -33,6 +33,7 @@ type options struct {
 	writeTimeout time.Duration // 0: forever
 	files        []string
 	sel          selection // -include, -exclude, -direction, -queue
+	verbose      bool      // -v: every control message on stderr
 }
 
 const usageHead = `usage: memifinject [flags] FILE...
@@ -83,6 +84,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.sel.exclude, "exclude", "", "do not replay the frames that the tcpdump filter `EXPR` accepts")
 	direction := fs.String("direction", "", "replay one direction of a tap capture: `in` or out (pcapng epb_flags); frames of unknown direction are left out")
 	queueBy := fs.String("queue", "flow", "the transmit queue of each frame: `flow` (a hash of its addresses and ports, with -tx-queues above 1) or capture (the queue it was recorded on, pcapng epb_queue)")
+	fs.BoolVar(&o.verbose, "v", false, "log every memif control message sent and received (the handshake, DISCONNECT reasons) on standard error")
 	statsEvery := fs.Int("stats", 0, "print the summary every `N` seconds while sending; 0 prints it only at the end")
 	o.writeTimeout = 5 * time.Second
 	fs.Var(durationValue{&o.writeTimeout}, "write-timeout", "fail when the peer takes no frame for `D`: while the ring is full, or at the end while frames are still in it; 0 waits forever")
@@ -243,6 +245,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return stopped(err)
 		}
 		return fail(err)
+	}
+	if o.verbose {
+		memifflag.TraceControl(o.cfg, func(line string) { fmt.Fprintf(stderr, "memifinject: %s\n", line) })
 	}
 	h, err := connect(ctx, o.cfg, o.wait, stderr)
 	if err != nil {

@@ -172,3 +172,21 @@ func TestReplayTapCapture(t *testing.T) {
 	require.Equal(t, 1, res.code)
 	require.Contains(t, res.stderr, plain+": packet 1: has no queue (pcapng epb_queue)")
 }
+
+// -v shows the handshake, message by message.
+func TestReplayVerboseControl(t *testing.T) {
+	t.Parallel()
+	file, _ := smallFrames(t, 2)
+	p := newPeer(t, memifpcap.Config{IfName: "peer-if"})
+	res := injectTo(t, p, "-v", "-topspeed", file)
+	require.Equal(t, 0, res.code, res.stderr)
+	for _, line := range []string{
+		`memifinject: control: received HELLO name "memifpcap" versions 2.0-2.0 max region 255, max rings c2s 255 s2c 255, max ring size 16384` + "\n",
+		`memifinject: control: sent INIT version 2.0 id 0 mode ethernet name "memifpcap", no secret` + "\n",
+		"memifinject: control: sent ADD_REGION 0 size ",
+		`memifinject: control: received CONNECTED interface "peer-if"` + "\n",
+		`memifinject: control: sent DISCONNECT "Device closed"` + "\n",
+	} {
+		require.Contains(t, res.stderr, line)
+	}
+}

@@ -206,3 +206,12 @@ func serverLine(s string) string {
 	}
 	return "handshake with client" + who + " failed: " + cause
 }
+
+// TraceControl makes the Handle of cfg tell say every memif control
+// message it sends and receives, one line each ("control: received HELLO
+// name "VPP 24.10" versions 2.0-2.0 …"): the tools' -v, to see why a link
+// with VPP or DPDK does not come up. say must be safe to call from the
+// library's goroutines.
+func TraceControl(cfg *memifpcap.Config, say func(line string)) {
+	cfg.OnControl = func(line string) { say("control: " + line) }
+}
