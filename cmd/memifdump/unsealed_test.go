@@ -5,8 +5,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,16 +25,8 @@ import (
 // of the batch, deterministically, until the memory is gone.
 func TestUnsealedClientShrinksUnderTheSink(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	sock, fifo := filepath.Join(dir, "srv.sock"), filepath.Join(dir, "out.pcap")
-	require.NoError(t, unix.Mkfifo(fifo, 0o600))
-	p := startProc(t, "-role", "server", "-socket", sock, "-w", fifo, "-U")
-	// Open the reading end, without reading, so memifdump's open returns.
-	rfd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	require.NoError(t, err)
-	out := os.NewFile(uintptr(rfd), fifo)
-	defer out.Close()
-	p.waitStderr(t, "listening on")
+	p, sock, out := fifoServer(t)
+	rfd := int(out.Fd())
 
 	m, err := hostile.NewMemory(ring.Layout{CacheLine: ring.DefaultCacheLine(), Log2RingSize: 7,
 		NumC2S: 1, NumS2C: 1, BufferSize: 2048}, false)
