@@ -202,6 +202,7 @@ func TestCopyIfUnsealed(t *testing.T) {
 		msg, err := cl.Expect(control.MsgDisconnect, hostileStep)
 		require.NoError(t, err)
 		require.Equal(t, "Memory fault: region shrunk under the mapping", msg.(control.Disconnect).Reason)
+		waitDisconnects(t, srv, 1)
 		stillServes(t, srv, sock)
 	})
 	t.Run("shrunk before the copy", func(t *testing.T) {

@@ -32,6 +32,9 @@ func TestSignalWhileTheOutputIsNotRead(t *testing.T) {
 		if errors.Is(err, memifpcap.ErrTimeout) {
 			return true
 		}
+		if errors.Is(err, memifpcap.ErrLinkDown) {
+			return false // a loaded machine: the client reconnects
+		}
 		require.NoError(t, err)
 		return false
 	})

@@ -602,10 +602,13 @@ func TestReplayPPS(t *testing.T) {
 	requireOK(t, r)
 	got, stamps := p.received(t)
 	requireFrames(t, rs, got)
+	// The pace is never ahead of the schedule; a busy machine can only
+	// make it later, so there is no upper bound here (bench/run has the
+	// rates).
 	took := stamps[len(stamps)-1].Sub(stamps[0])
-	require.InDelta(t, 0.1999, took.Seconds(), 0.05, "2000 frames at 10000 pps took %v", took)
+	require.GreaterOrEqual(t, took.Seconds(), 0.195, "2000 frames at 10000 pps took %v", took)
 	s := parseSummary(t, r.stdout)
-	require.InDelta(t, 0.1999, s.seconds, 0.05)
+	require.GreaterOrEqual(t, s.seconds, 0.195)
 }
 
 // TestReplayOriginalTiming: the capture's gaps (10 ms apart), then halved
@@ -631,7 +634,7 @@ func TestReplayOriginalTiming(t *testing.T) {
 		got, stamps := p.received(t)
 		requireFrames(t, rs, got)
 		took := stamps[len(stamps)-1].Sub(stamps[0])
-		require.InDelta(t, c.want.Seconds(), took.Seconds(), c.want.Seconds()/4, "%v: took %v", c.args, took)
+		require.GreaterOrEqual(t, took.Seconds(), c.want.Seconds()*0.97, "%v: took %v, ahead of the capture's gaps", c.args, took)
 	}
 }
 
@@ -675,8 +678,8 @@ func TestReplayStats(t *testing.T) {
 	require.Len(t, parts, 3, r.stdout) // "", then two summaries
 	// The first one after a second: what was sent by then, at 1000 pps.
 	first := parseSummary(t, "Actual: "+parts[1])
-	require.InDelta(t, 1.0, first.seconds, 0.3)
-	require.InDelta(t, first.seconds*1000, float64(first.packets), 60)
+	require.GreaterOrEqual(t, first.seconds, 0.9)
+	require.LessOrEqual(t, float64(first.packets), first.seconds*1000+2, "ahead of -pps 1000")
 	require.Equal(t, uint64(1300), parseSummary(t, "Actual: "+parts[2]).packets)
 }
 
@@ -693,7 +696,8 @@ func TestReplayInterrupted(t *testing.T) {
 	got, _ := p.received(t)
 	s := parseSummary(t, r.stdout)
 	requireTook(t, s, len(got))
-	require.InDelta(t, 300, len(got), 100)
+	require.NotZero(t, s.packets)
+	require.LessOrEqual(t, float64(s.packets), s.seconds*1000+2, "ahead of -pps 1000")
 }
 
 // TestReplayDoesNotAllocatePerPacket: reading, pacing and writing a frame
@@ -751,9 +755,12 @@ func TestReplayDrains(t *testing.T) {
 		r := injectTo(t, p, "-topspeed", file)
 		requireOK(t, r)
 		require.Equal(t, len(rs), p.count(), "memifinject returned before the peer had every frame")
-		got, _ := p.received(t)
+		got, stamps := p.received(t)
 		requireFrames(t, rs, got)
-		require.Less(t, parseSummary(t, r.stdout).seconds, 0.2, "the summary times the sending, not the drain")
+		// The peer's reading took at least 300 ms; the sending, into a
+		// ring with room for all, ended before it.
+		read := stamps[len(stamps)-1].Sub(stamps[0])
+		require.Less(t, parseSummary(t, r.stdout).seconds, read.Seconds(), "the summary times the sending, not the drain")
 	})
 	t.Run("peer stops reading", func(t *testing.T) {
 		t.Parallel()
