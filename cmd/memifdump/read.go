@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -39,6 +37,9 @@ func readFile(o *options, stdout io.Writer) error {
 		return err
 	}
 	defer r.Close()
+	if err := dropPrivileges(o.drop); err != nil {
+		return err
+	}
 	var vm *bpf.VM
 	if len(o.prog) > 0 {
 		insns, ok := bpf.Disassemble(o.prog)
@@ -50,7 +51,7 @@ func readFile(o *options, stdout io.Writer) error {
 		}
 	}
 	lt, _ := r.LinkType()
-	out := newTextSink(stdout, decoderFor(lt), o.nano, o.flushEach)
+	out := newTextSink(stdout, decoderFor(lt), o.text, o.flushEach)
 	var p capfile.Packet
 	for n := uint64(0); o.count == 0 || n < o.count; {
 		err := r.Next(&p)
@@ -83,7 +84,7 @@ func readFile(o *options, stdout io.Writer) error {
 		}
 		n++
 		if p.LinkType > 255 || p.LinkType == linkTypeUser0 {
-			if err := writeUndecoded(out, ci, p.LinkType, data, o.nano); err != nil {
+			if err := out.writeRaw(ci, p.LinkType, data); err != nil {
 				return err
 			}
 			continue
@@ -113,42 +114,4 @@ func decoderFor(lt uint32) gopacket.Decoder {
 		return gopacket.DecodePayload
 	}
 	return layers.LinkType(lt)
-}
-
-// writeUndecoded prints a frame of a link type memifdump does not decode:
-// the link type by number and the first bytes in hex, as tcpdump -x would
-// show them, on the usual line.
-func writeUndecoded(s *textSink, ci gopacket.CaptureInfo, lt uint32, data []byte, nano bool) error {
-	b := s.line[:0]
-	layout := "15:04:05.000000"
-	if nano {
-		layout = "15:04:05.000000000"
-	}
-	b = ci.Timestamp.Local().AppendFormat(b, layout)
-	b = append(b, " length "...)
-	b = strconv.AppendInt(b, int64(ci.Length), 10)
-	if ci.CaptureLength < ci.Length {
-		b = append(b, ", captured "...)
-		b = strconv.AppendInt(b, int64(ci.CaptureLength), 10)
-	}
-	b = fmt.Appendf(b, ": link type %d, not decoded", lt)
-	if len(data) > 0 {
-		show := data[:min(len(data), 32)]
-		b = append(b, ": "...)
-		b = hex.AppendEncode(b, show)
-		if len(show) < len(data) {
-			b = append(b, "..."...)
-		}
-	}
-	b = append(b, '\n')
-	s.line = b
-	if _, err := s.w.Write(b); err != nil {
-		return fmt.Errorf("write standard output: %w", err)
-	}
-	if s.flushEach {
-		if err := s.w.Flush(); err != nil {
-			return fmt.Errorf("write standard output: %w", err)
-		}
-	}
-	return nil
 }

@@ -42,6 +42,11 @@ type options struct {
 	prog      []bpf.RawInstruction
 	read      string // -r: print this capture file instead of capturing
 	queue     int    // -queue: the only receive queue captured, -1 for all
+
+	// tcpdump's printing flags and the others of outflags.go.
+	text textFormat
+	list bool        // -D
+	drop *credential // -Z
 }
 
 func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
@@ -67,6 +72,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	bpfFile := fs.String("bpf", "", "filter with the classic BPF program in `file` (tcpdump -ddd output)")
 	read := fs.String("r", "", "print the frames of the pcap or pcapng `file` (- for standard input) instead of capturing, as tcpdump -r; -bpf filters them")
 	queue := fs.Int("queue", -1, "capture only receive `queue` Q (0 to -rx-queues minus 1); default every queue")
+	out := registerOutputFlags(fs)
+	args = expandShortFlags(fs, args)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -85,6 +92,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	// memifdump never transmits: Close has nothing to linger for.
 	cfg.CloseLinger = -1
 	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read, queue: *queue}
+	if err := out.apply(o); err != nil {
+		return nil, err
+	}
 	if isSet(fs, "queue") && (o.queue < 0 || o.queue >= cfg.RxQueues) {
 		return nil, usagef("-queue %d: want 0 to %d (-rx-queues %d)", o.queue, cfg.RxQueues-1, cfg.RxQueues)
 	}
@@ -182,6 +192,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for the flags.\n", name, err, name)
 		return 2
 	}
+	if o.list {
+		return listInterfaces(stdout, stderr)
+	}
 	if o.read != "" {
 		if err := readFile(o, stdout); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -247,6 +260,10 @@ func (d *dump) run(ctx context.Context, stdout io.Writer) error {
 	start := time.Now()
 	out, err := d.newSink(stdout, start)
 	if err != nil {
+		return err
+	}
+	if err := dropPrivileges(o.drop); err != nil {
+		out.close()
 		return err
 	}
 	if o.rotate > 0 && !o.timed && o.sizeLimit == 0 {
@@ -459,7 +476,7 @@ func (d *dump) watchLink(ctx context.Context, downs <-chan struct{}) {
 func (d *dump) newSink(stdout io.Writer, start time.Time) (sink, error) {
 	o, h := d.o, d.h
 	if o.write == "" {
-		return newTextSink(stdout, h.LinkType(), o.nano, o.flushEach || isTerminal(stdout)), nil
+		return newTextSink(stdout, h.LinkType(), o.text, o.flushEach || isTerminal(stdout)), nil
 	}
 	intf := pcapgo.NgInterface{
 		Name:                fmt.Sprintf("memif %s id %d queue 0", o.cfg.Socket, o.cfg.ID),

@@ -2,9 +2,10 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -12,42 +13,122 @@ import (
 	"github.com/google/gopacket/layers"
 )
 
+// textFormat is what tcpdump's printing flags ask of each line.
+type textFormat struct {
+	nano     bool // -nano: nine fraction digits
+	stamp    int  // the -t count: tsDefault, tsNone, ...
+	number   bool // -#: the packet's number first
+	link     bool // -e: the link-level header
+	quiet    bool // -q: less protocol detail
+	verbose  int  // -v count: the IP header's fields
+	hex      int  // -x count: 2 dumps the link-level header too
+	hexASCII int  // -X count, as -x with ASCII
+	ascii    int  // -A count
+}
+
 // textSink prints one line per frame, as tcpdump does without -w:
 //
-//	15:04:05.123456 length 74: Ethernet 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 10.0.0.1 > 10.0.0.2, UDP 4000 > 53, payload 32 bytes
+//	15:04:05.123456 IP 10.0.0.1.4000 > 10.0.0.2.53: UDP, length 32
 //
-// The time is local (nanoseconds with -nano); ", captured N" follows the
-// length when the frame was cut by -s or the filter. Decoding allocates:
-// this path is for reading, not for line rate.
+// modelled on tcpdump -nn -S (numeric addresses and ports, absolute TCP
+// sequence numbers) for Ethernet, 802.1Q, ARP, IPv4 and IPv6 (fragments
+// included), ICMP, ICMPv6, TCP, UDP and DNS; other protocols are named by
+// gopacket. The time stamp, the packet number, the link-level header and
+// the dumps after the line follow tcpdump's flags byte for byte.
+// Decoding allocates: this path is for reading, not for line rate.
 type textSink struct {
 	w         *bufio.Writer
 	decoder   gopacket.Decoder
-	nano      bool
+	f         textFormat
 	flushEach bool
 	line      []byte
+	stamp     stamper
+	n         uint64 // packets printed
 }
 
-func newTextSink(w io.Writer, linkType gopacket.Decoder, nano, flushEach bool) *textSink {
-	return &textSink{w: bufio.NewWriterSize(w, outputBuffer), decoder: linkType, nano: nano, flushEach: flushEach}
+func newTextSink(w io.Writer, linkType gopacket.Decoder, f textFormat, flushEach bool) *textSink {
+	return &textSink{w: bufio.NewWriterSize(w, outputBuffer), decoder: linkType, f: f, flushEach: flushEach,
+		stamp: stamper{mode: f.stamp, nano: f.nano}}
+}
+
+// appendStart appends what starts every line: -#'s number, the time.
+func (s *textSink) appendStart(b []byte, ci gopacket.CaptureInfo) []byte {
+	s.n++
+	if s.f.number {
+		// tcpdump's "%5u  ".
+		start := len(b)
+		b = strconv.AppendUint(b, s.n, 10)
+		if pad := 5 - (len(b) - start); pad > 0 {
+			b = append(b, "     "[:pad]...)
+			copy(b[start+pad:], b[start:len(b)-pad])
+			copy(b[start:start+pad], "     ")
+		}
+		b = append(b, ' ', ' ')
+	}
+	return s.stamp.appendStamp(b, ci.Timestamp)
 }
 
 func (s *textSink) writePacket(ci gopacket.CaptureInfo, data []byte) error {
+	b := s.appendStart(s.line[:0], ci)
 	// NoCopy: the packet is dropped before data goes back to the ring.
 	p := gopacket.NewPacket(data, s.decoder, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
-	b := s.line[:0]
-	layout := "15:04:05.000000"
-	if s.nano {
-		layout = "15:04:05.000000000"
+	lt, _ := s.decoder.(layers.LinkType)
+	hdr := linkHeaderLen(lt, data)
+	named := true
+	if s.f.link && lt == layers.LinkTypeEthernet {
+		b = appendEtherHeader(b, data, ci.Length)
+		named = false // the ethertype said it
 	}
-	b = ci.Timestamp.Local().AppendFormat(b, layout)
-	b = append(b, " length "...)
+	if named && lt == layers.LinkTypeEthernet && !knownNetwork(p) {
+		// tcpdump shows the Ethernet header of what it cannot decode
+		// further, -e or not.
+		b = appendEtherHeader(b, data, ci.Length)
+		named = false
+	}
+	b = s.appendSummary(b, p, named)
+	return s.finish(b, data, hdr)
+}
+
+// writeRaw prints a frame of a link type memifdump does not decode: the
+// link type by number and, unless a dump follows, the first bytes in hex.
+func (s *textSink) writeRaw(ci gopacket.CaptureInfo, lt uint32, data []byte) error {
+	b := s.appendStart(s.line[:0], ci)
+	b = append(b, "link type "...)
+	b = strconv.AppendUint(b, uint64(lt), 10)
+	b = append(b, ", not decoded, length "...)
 	b = strconv.AppendInt(b, int64(ci.Length), 10)
-	if ci.CaptureLength < ci.Length {
-		b = append(b, ", captured "...)
-		b = strconv.AppendInt(b, int64(ci.CaptureLength), 10)
+	if len(data) > 0 && s.f.hex == 0 && s.f.hexASCII == 0 && s.f.ascii == 0 {
+		show := data[:min(len(data), 32)]
+		b = append(b, ": "...)
+		for _, c := range show {
+			b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		if len(show) < len(data) {
+			b = append(b, "..."...)
+		}
 	}
-	b = append(b, ": "...)
-	b = appendSummary(b, p)
+	return s.finish(b, data, 0)
+}
+
+// finish appends the dump the flags ask for and the newline, and writes
+// the line. hdr is the length of the link-level header, which -x, -X and
+// -A leave out (and print nothing when nothing follows it).
+func (s *textSink) finish(b, data []byte, hdr int) error {
+	body := data[min(hdr, len(data)):]
+	switch {
+	case s.f.hexASCII > 1:
+		b = appendHexASCII(b, data)
+	case s.f.hexASCII == 1:
+		b = appendHexASCII(b, body)
+	case s.f.hex > 1:
+		b = appendHex(b, data)
+	case s.f.hex == 1:
+		b = appendHex(b, body)
+	case s.f.ascii > 1:
+		b = appendASCII(b, data)
+	case s.f.ascii == 1 && len(body) > 0:
+		b = appendASCII(b, body)
+	}
 	b = append(b, '\n')
 	s.line = b
 	if _, err := s.w.Write(b); err != nil {
@@ -68,17 +149,687 @@ func (s *textSink) close() error {
 	return nil
 }
 
-// appendSummary describes each layer gopacket decoded, in order, separated
-// by commas.
-func appendSummary(b []byte, p gopacket.Packet) []byte {
-	for i, l := range p.Layers() {
+// isVLAN reports the ethertypes tcpdump takes for an 802.1Q tag.
+func isVLAN(t uint16) bool { return t == 0x8100 || t == 0x88a8 || t == 0x9100 }
+
+// linkHeaderLen is how many bytes of the frame tcpdump counts as its
+// link-level header: Ethernet's 14 and 4 for each VLAN tag; none for raw
+// IP and the link types it does not decode.
+func linkHeaderLen(lt layers.LinkType, data []byte) int {
+	if lt != layers.LinkTypeEthernet {
+		return 0
+	}
+	n := 14
+	for n+4 <= len(data) && isVLAN(binary.BigEndian.Uint16(data[n-2:])) {
+		n += 4
+	}
+	return min(n, len(data))
+}
+
+// appendEtherHeader is tcpdump -e's Ethernet part:
+//
+//	02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype IPv4 (0x0800), length 98:
+//
+// and for each 802.1Q tag "vlan 100, p 0, ethertype IPv4 (0x0800), ".
+func appendEtherHeader(b, data []byte, length int) []byte {
+	if len(data) < 14 {
+		return append(b, "[|ether] "...)
+	}
+	b = appendMAC(b, data[6:12])
+	b = append(b, " > "...)
+	b = appendMAC(b, data[0:6])
+	b = append(b, ", "...)
+	t := binary.BigEndian.Uint16(data[12:])
+	if t <= 1500 {
+		b = append(b, "802.3, length "...)
+		b = strconv.AppendInt(b, int64(length), 10)
+		return append(b, ": "...)
+	}
+	b = appendEtherType(b, t)
+	b = append(b, ", length "...)
+	b = strconv.AppendInt(b, int64(length), 10)
+	b = append(b, ": "...)
+	for off := 14; isVLAN(t) && off+4 <= len(data); off += 4 {
+		tci := binary.BigEndian.Uint16(data[off:])
+		t = binary.BigEndian.Uint16(data[off+2:])
+		b = append(b, "vlan "...)
+		b = strconv.AppendUint(b, uint64(tci&0xfff), 10)
+		b = append(b, ", p "...)
+		b = strconv.AppendUint(b, uint64(tci>>13), 10)
+		if tci&0x1000 != 0 {
+			b = append(b, ", DEI"...)
+		}
+		b = append(b, ", "...)
+		b = appendEtherType(b, t)
+		b = append(b, ", "...)
+	}
+	return b
+}
+
+// etherTypes are the names tcpdump gives the common ethertypes.
+var etherTypes = map[uint16]string{
+	0x0800: "IPv4", 0x0806: "ARP", 0x86dd: "IPv6", 0x8100: "802.1Q", 0x88a8: "802.1Q-QinQ",
+	0x9100: "802.1Q-9100", 0x8035: "Reverse ARP", 0x8847: "MPLS unicast", 0x8848: "MPLS multicast",
+	0x8863: "PPPoE D", 0x8864: "PPPoE S", 0x88cc: "LLDP", 0x9000: "Loopback", 0x888e: "EAPOL",
+	0x8809: "Slow Protocols", 0x88f7: "PTP",
+}
+
+// appendEtherType appends "ethertype IPv4 (0x0800)".
+func appendEtherType(b []byte, t uint16) []byte {
+	b = append(b, "ethertype "...)
+	if name, ok := etherTypes[t]; ok {
+		b = append(b, name...)
+	} else {
+		b = append(b, "Unknown"...)
+	}
+	b = append(b, " (0x"...)
+	for i := 12; i >= 0; i -= 4 {
+		b = append(b, hexDigits[(t>>i)&0xf])
+	}
+	return append(b, ')')
+}
+
+func appendMAC(b, mac []byte) []byte {
+	for i, c := range mac {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return b
+}
+
+// knownNetwork reports whether the packet holds ARP, IPv4 or IPv6, which
+// appendSummary describes as tcpdump does.
+func knownNetwork(p gopacket.Packet) bool {
+	return p.Layer(layers.LayerTypeARP) != nil || p.Layer(layers.LayerTypeIPv4) != nil || p.Layer(layers.LayerTypeIPv6) != nil
+}
+
+// appendSummary describes the packet as tcpdump would after the link
+// layer. named is false after -e's ethertype, which tcpdump does not
+// repeat ("IP ", "ARP, ", "IP6 ").
+func (s *textSink) appendSummary(b []byte, p gopacket.Packet, named bool) []byte {
+	ls := p.Layers()
+	i := 0
+	for i < len(ls) && (ls[i].LayerType() == layers.LayerTypeEthernet || ls[i].LayerType() == layers.LayerTypeDot1Q) {
+		i++
+	}
+	if i == len(ls) {
+		if i == 0 {
+			return append(b, "nothing decoded"...)
+		}
+		return append(b, "[|ether]"...)
+	}
+	switch l := ls[i].(type) {
+	case *layers.ARP:
+		return s.appendARP(b, l, named)
+	case *layers.IPv4:
+		return s.appendIPv4(b, l, ls[i+1:], named)
+	case *layers.IPv6:
+		return s.appendIPv6(b, l, ls[i+1:], named)
+	}
+	return appendLayers(b, ls[i:])
+}
+
+func (s *textSink) appendARP(b []byte, a *layers.ARP, named bool) []byte {
+	if named {
+		b = append(b, "ARP, "...)
+	}
+	if s.f.verbose > 0 {
+		b = append(b, "Ethernet (len 6), IPv4 (len 4), "...)
+	}
+	ethIPv4 := a.AddrType == layers.LinkTypeEthernet && a.Protocol == layers.EthernetTypeIPv4 &&
+		a.HwAddressSize == 6 && a.ProtAddressSize == 4
+	if !ethIPv4 {
+		return fmt.Appendf(b, "hardware %d, protocol 0x%04x, operation %d", a.AddrType, uint16(a.Protocol), a.Operation)
+	}
+	switch a.Operation {
+	case layers.ARPRequest:
+		b = append(b, "Request who-has "...)
+		b = appendIP(b, a.DstProtAddress)
+		if !allZero(a.DstHwAddress) {
+			b = append(b, " ("...)
+			b = appendMAC(b, a.DstHwAddress)
+			b = append(b, ')')
+		}
+		b = append(b, " tell "...)
+		b = appendIP(b, a.SourceProtAddress)
+	case layers.ARPReply:
+		b = append(b, "Reply "...)
+		b = appendIP(b, a.SourceProtAddress)
+		b = append(b, " is-at "...)
+		b = appendMAC(b, a.SourceHwAddress)
+	default:
+		b = append(b, "Unknown ("...)
+		b = strconv.AppendUint(b, uint64(a.Operation), 10)
+		b = append(b, ')')
+	}
+	b = append(b, ", length "...)
+	return strconv.AppendInt(b, int64(len(a.Contents)+len(a.Payload)), 10)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// appendIP appends a 4- or 16-byte address as tcpdump -n prints it
+// (inet_ntop's form).
+func appendIP(b []byte, ip []byte) []byte {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return append(b, '?')
+	}
+	return a.AppendTo(b)
+}
+
+// ipProtos are the IP protocol names of tcpdump -v.
+var ipProtos = map[layers.IPProtocol]string{
+	1: "ICMP", 2: "IGMP", 4: "IPIP", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE", 50: "ESP", 51: "AH",
+	58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP", 0: "Options", 43: "Routing", 44: "Fragment", 60: "DSTOPT",
+}
+
+func appendProto(b []byte, p layers.IPProtocol) []byte {
+	if name, ok := ipProtos[p]; ok {
+		b = append(b, name...)
+	} else {
+		b = append(b, "unknown"...)
+	}
+	b = append(b, " ("...)
+	b = strconv.AppendUint(b, uint64(p), 10)
+	return append(b, ')')
+}
+
+func (s *textSink) appendIPv4(b []byte, ip *layers.IPv4, next []gopacket.Layer, named bool) []byte {
+	if named {
+		b = append(b, "IP "...)
+	}
+	if s.f.verbose > 0 {
+		b = append(b, "(tos 0x"...)
+		b = strconv.AppendUint(b, uint64(ip.TOS), 16)
+		b = append(b, ", ttl "...)
+		b = strconv.AppendUint(b, uint64(ip.TTL), 10)
+		b = append(b, ", id "...)
+		b = strconv.AppendUint(b, uint64(ip.Id), 10)
+		b = append(b, ", offset "...)
+		b = strconv.AppendUint(b, uint64(ip.FragOffset)*8, 10)
+		b = append(b, ", flags ["...)
+		var fl []string
+		if ip.Flags&layers.IPv4MoreFragments != 0 {
+			fl = append(fl, "+")
+		}
+		if ip.Flags&layers.IPv4DontFragment != 0 {
+			fl = append(fl, "DF")
+		}
+		if ip.Flags&layers.IPv4EvilBit != 0 {
+			fl = append(fl, "rsvd")
+		}
+		if len(fl) == 0 {
+			fl = append(fl, "none")
+		}
+		b = append(b, strings.Join(fl, ", ")...)
+		b = append(b, "], proto "...)
+		b = appendProto(b, ip.Protocol)
+		b = append(b, ", length "...)
+		b = strconv.AppendUint(b, uint64(ip.Length), 10)
+		b = append(b, ")\n    "...)
+	}
+	if ip.IHL < 5 {
+		b = append(b, "bad-hlen "...)
+		return strconv.AppendUint(b, uint64(ip.IHL)*4, 10)
+	}
+	src, dst := []byte(ip.SrcIP), []byte(ip.DstIP)
+	payloadLen := int(ip.Length) - int(ip.IHL)*4
+	if ip.FragOffset != 0 {
+		// Not the first fragment: no transport header to show.
+		b = appendIP(b, src)
+		b = append(b, " > "...)
+		b = appendIP(b, dst)
+		b = append(b, ": ip-proto-"...)
+		return strconv.AppendUint(b, uint64(ip.Protocol), 10)
+	}
+	if len(next) > 0 && next[0].LayerType() == gopacket.LayerTypeFragment {
+		// gopacket leaves a first fragment undecoded; its transport
+		// header is all there.
+		next = gopacket.NewPacket(ip.Payload, ip.Protocol, gopacket.DecodeOptions{Lazy: true, NoCopy: true}).Layers()
+	}
+	return s.appendTransport(b, src, dst, ip.Protocol, payloadLen, next)
+}
+
+func (s *textSink) appendIPv6(b []byte, ip *layers.IPv6, next []gopacket.Layer, named bool) []byte {
+	if named {
+		b = append(b, "IP6 "...)
+	}
+	if s.f.verbose > 0 {
+		b = append(b, '(')
+		if ip.TrafficClass != 0 {
+			b = append(b, "class 0x"...)
+			b = append(b, hexDigits[ip.TrafficClass>>4], hexDigits[ip.TrafficClass&0xf])
+			b = append(b, ", "...)
+		}
+		if ip.FlowLabel != 0 {
+			b = fmt.Appendf(b, "flowlabel 0x%05x, ", ip.FlowLabel)
+		}
+		b = append(b, "hlim "...)
+		b = strconv.AppendUint(b, uint64(ip.HopLimit), 10)
+		b = append(b, ", next-header "...)
+		b = appendProto(b, ip.NextHeader)
+		b = append(b, " payload length: "...)
+		b = strconv.AppendUint(b, uint64(ip.Length), 10)
+		b = append(b, ") "...)
+	}
+	src, dst := []byte(ip.SrcIP), []byte(ip.DstIP)
+	proto, length := ip.NextHeader, int(ip.Length)
+	if len(next) > 0 {
+		if f, ok := next[0].(*layers.IPv6Fragment); ok {
+			b = appendIP(b, src)
+			b = append(b, " > "...)
+			b = appendIP(b, dst)
+			b = append(b, ": frag ("...)
+			off := int(f.FragmentOffset) * 8
+			length -= len(f.Contents)
+			b = strconv.AppendInt(b, int64(off), 10)
+			b = append(b, '|')
+			b = strconv.AppendInt(b, int64(length), 10)
+			b = append(b, ')')
+			if off != 0 {
+				return b
+			}
+			b = append(b, ' ')
+			rest := gopacket.NewPacket(f.Payload, f.NextHeader, gopacket.DecodeOptions{Lazy: true, NoCopy: true}).Layers()
+			return s.appendTransportNoAddrs(b, src, dst, f.NextHeader, length, rest)
+		}
+	}
+	return s.appendTransport(b, src, dst, proto, length, next)
+}
+
+// appendTransport appends "src > dst: " (with ports for TCP and UDP) and
+// the transport's description. length is the IP payload's length, as the
+// IP header gives it.
+func (s *textSink) appendTransport(b, src, dst []byte, proto layers.IPProtocol, length int, next []gopacket.Layer) []byte {
+	var sp, dp uint16
+	ports := false
+	if len(next) > 0 {
+		switch l := next[0].(type) {
+		case *layers.TCP:
+			sp, dp, ports = uint16(l.SrcPort), uint16(l.DstPort), true
+		case *layers.UDP:
+			sp, dp, ports = uint16(l.SrcPort), uint16(l.DstPort), true
+		}
+	}
+	b = appendIP(b, src)
+	if ports {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(sp), 10)
+	}
+	b = append(b, " > "...)
+	b = appendIP(b, dst)
+	if ports {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(dp), 10)
+	}
+	b = append(b, ": "...)
+	return s.appendTransportNoAddrs(b, src, dst, proto, length, next)
+}
+
+// appendTransportNoAddrs is appendTransport after the addresses (an IPv6
+// first fragment has printed them before "frag").
+func (s *textSink) appendTransportNoAddrs(b, src, dst []byte, proto layers.IPProtocol, length int, next []gopacket.Layer) []byte {
+	if len(next) == 0 {
+		b = append(b, "ip-proto-"...)
+		b = strconv.AppendUint(b, uint64(proto), 10)
+		b = append(b, ' ')
+		return strconv.AppendInt(b, int64(length), 10)
+	}
+	switch l := next[0].(type) {
+	case *layers.TCP:
+		return s.appendTCP(b, l, length)
+	case *layers.UDP:
+		return s.appendUDP(b, l, next[1:])
+	case *layers.ICMPv4:
+		return appendICMPv4(b, l, length)
+	case *layers.ICMPv6:
+		return appendICMPv6(b, l, next[1:], length)
+	}
+	return appendLayers(b, next)
+}
+
+// tcpFlags are tcpdump's letters, in its order.
+var tcpFlags = [...]struct {
+	bit  uint8
+	name byte
+}{{0x01, 'F'}, {0x02, 'S'}, {0x04, 'R'}, {0x08, 'P'}, {0x10, '.'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}}
+
+func tcpFlagBits(t *layers.TCP) uint8 {
+	var f uint8
+	for i, on := range [...]bool{t.FIN, t.SYN, t.RST, t.PSH, t.ACK, t.URG, t.ECE, t.CWR} {
+		if on {
+			f |= 1 << i
+		}
+	}
+	return f
+}
+
+// appendTCP is tcpdump -S's TCP: Flags [S.], seq, ack, win, urg,
+// options, length, and the first line of HTTP on ports 80 and 8080.
+func (s *textSink) appendTCP(b []byte, t *layers.TCP, ipLen int) []byte {
+	length := ipLen - int(t.DataOffset)*4
+	if s.f.quiet {
+		b = append(b, "tcp "...)
+		return strconv.AppendInt(b, int64(length), 10)
+	}
+	flags := tcpFlagBits(t)
+	b = append(b, "Flags ["...)
+	if flags == 0 {
+		b = append(b, "none"...)
+	}
+	for _, f := range tcpFlags {
+		if flags&f.bit != 0 {
+			b = append(b, f.name)
+		}
+	}
+	b = append(b, ']')
+	if length > 0 || t.SYN || t.FIN || t.RST || s.f.verbose > 1 {
+		b = append(b, ", seq "...)
+		b = strconv.AppendUint(b, uint64(t.Seq), 10)
+		if length > 0 {
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(t.Seq+uint32(length)), 10)
+		}
+	}
+	if t.ACK {
+		b = append(b, ", ack "...)
+		b = strconv.AppendUint(b, uint64(t.Ack), 10)
+	}
+	b = append(b, ", win "...)
+	b = strconv.AppendUint(b, uint64(t.Window), 10)
+	if t.URG {
+		b = append(b, ", urg "...)
+		b = strconv.AppendUint(b, uint64(t.Urgent), 10)
+	}
+	if len(t.Options) > 0 {
+		b = append(b, ", options ["...)
+		for i, o := range t.Options {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendTCPOption(b, o)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ", length "...)
+	b = strconv.AppendInt(b, int64(length), 10)
+	if length > 0 && (t.SrcPort == 80 || t.DstPort == 80 || t.SrcPort == 8080 || t.DstPort == 8080) {
+		b = appendHTTP(b, t.Payload)
+	}
+	return b
+}
+
+func appendTCPOption(b []byte, o layers.TCPOption) []byte {
+	d := o.OptionData
+	switch {
+	case o.OptionType == layers.TCPOptionKindEndList:
+		return append(b, "eol"...)
+	case o.OptionType == layers.TCPOptionKindNop:
+		return append(b, "nop"...)
+	case o.OptionType == layers.TCPOptionKindMSS && len(d) == 2:
+		b = append(b, "mss "...)
+		return strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(d)), 10)
+	case o.OptionType == layers.TCPOptionKindWindowScale && len(d) == 1:
+		b = append(b, "wscale "...)
+		return strconv.AppendUint(b, uint64(d[0]), 10)
+	case o.OptionType == layers.TCPOptionKindSACKPermitted:
+		return append(b, "sackOK"...)
+	case o.OptionType == layers.TCPOptionKindSACK && len(d)%8 == 0:
+		b = append(b, "sack "...)
+		b = strconv.AppendInt(b, int64(len(d)/8), 10)
+		b = append(b, ' ')
+		for i := 0; i < len(d); i += 8 {
+			b = append(b, '{')
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(d[i:])), 10)
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(d[i+4:])), 10)
+			b = append(b, '}')
+		}
+		return b
+	case o.OptionType == layers.TCPOptionKindTimestamps && len(d) == 8:
+		b = append(b, "TS val "...)
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(d)), 10)
+		b = append(b, " ecr "...)
+		return strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(d[4:])), 10)
+	}
+	b = append(b, "unknown-"...)
+	return strconv.AppendUint(b, uint64(o.OptionType), 10)
+}
+
+// httpMethods start the request lines tcpdump recognises.
+var httpMethods = []string{"GET", "PUT", "COPY", "HEAD", "LOCK", "MOVE", "POLL", "POST", "BCOPY", "BMOVE",
+	"MKCOL", "TRACE", "LABEL", "MERGE", "DELETE", "SEARCH", "UNLOCK", "REPORT", "UPDATE", "NOTIFY",
+	"BDELETE", "CONNECT", "OPTIONS", "CHECKIN", "PROPFIND", "CHECKOUT", "CCM_POST", "SUBSCRIBE",
+	"PROPPATCH", "BPROPFIND", "BPROPPATCH", "UNCHECKOUT", "MKACTIVITY", "MKWORKSPACE",
+	"UNSUBSCRIBE", "RPC_CONNECT", "VERSION-CONTROL", "BASELINE-CONTROL"}
+
+// appendHTTP is tcpdump's ": HTTP", with ": " and the first line when
+// the segment starts with a request or status line ending in CRLF.
+func appendHTTP(b, payload []byte) []byte {
+	b = append(b, ": HTTP"...)
+	end := -1
+	for i := 0; i+1 < len(payload) && i < 300; i++ {
+		if payload[i] == '\r' && payload[i+1] == '\n' {
+			end = i
+			break
+		}
+		if payload[i] < ' ' || payload[i] > '~' {
+			return b
+		}
+	}
+	if end < 0 {
+		return b
+	}
+	line := string(payload[:end])
+	ok := strings.HasPrefix(line, "HTTP/")
+	for _, m := range httpMethods {
+		ok = ok || strings.HasPrefix(line, m+" ")
+	}
+	if ok {
+		b = append(b, ": "...)
+		b = append(b, line...)
+	}
+	return b
+}
+
+// appendUDP is "UDP, length N", or DNS on port 53 as tcpdump prints it.
+func (s *textSink) appendUDP(b []byte, u *layers.UDP, next []gopacket.Layer) []byte {
+	length := int(u.Length) - 8
+	if !s.f.quiet && len(next) > 0 {
+		if d, ok := next[0].(*layers.DNS); ok && (u.SrcPort == 53 || u.DstPort == 53) {
+			return appendDNS(b, d, length)
+		}
+	}
+	b = append(b, "UDP, length "...)
+	return strconv.AppendInt(b, int64(length), 10)
+}
+
+func appendICMPv4(b []byte, c *layers.ICMPv4, length int) []byte {
+	switch c.TypeCode.Type() {
+	case layers.ICMPv4TypeEchoRequest, layers.ICMPv4TypeEchoReply:
+		b = append(b, "ICMP echo "...)
+		if c.TypeCode.Type() == layers.ICMPv4TypeEchoRequest {
+			b = append(b, "request"...)
+		} else {
+			b = append(b, "reply"...)
+		}
+		b = append(b, ", id "...)
+		b = strconv.AppendUint(b, uint64(c.Id), 10)
+		b = append(b, ", seq "...)
+		b = strconv.AppendUint(b, uint64(c.Seq), 10)
+	default:
+		b = append(b, "ICMP "...)
+		b = append(b, c.TypeCode.String()...)
+	}
+	b = append(b, ", length "...)
+	return strconv.AppendInt(b, int64(length), 10)
+}
+
+func appendICMPv6(b []byte, c *layers.ICMPv6, next []gopacket.Layer, length int) []byte {
+	b = append(b, "ICMP6, "...)
+	var l gopacket.Layer
+	if len(next) > 0 {
+		l = next[0]
+	}
+	switch l := l.(type) {
+	case *layers.ICMPv6Echo:
+		if c.TypeCode.Type() == layers.ICMPv6TypeEchoRequest {
+			b = append(b, "echo request"...)
+		} else {
+			b = append(b, "echo reply"...)
+		}
+		b = append(b, ", id "...)
+		b = strconv.AppendUint(b, uint64(l.Identifier), 10)
+		b = append(b, ", seq "...)
+		b = strconv.AppendUint(b, uint64(l.SeqNumber), 10)
+	case *layers.ICMPv6NeighborSolicitation:
+		b = append(b, "neighbor solicitation, who has "...)
+		b = appendIP(b, l.TargetAddress)
+	case *layers.ICMPv6NeighborAdvertisement:
+		b = append(b, "neighbor advertisement, tgt is "...)
+		b = appendIP(b, l.TargetAddress)
+	case *layers.ICMPv6RouterSolicitation:
+		b = append(b, "router solicitation"...)
+	case *layers.ICMPv6RouterAdvertisement:
+		b = append(b, "router advertisement"...)
+	default:
+		b = append(b, c.TypeCode.String()...)
+	}
+	b = append(b, ", length "...)
+	return strconv.AppendInt(b, int64(length), 10)
+}
+
+// dnsRcodes are tcpdump's names of the response codes it prints.
+var dnsRcodes = [...]string{"", " FormErr", " ServFail", " NXDomain", " NotImp", " Refused", " YXDomain",
+	" YXRRSet", " NXRRSet", " NotAuth", " NotZone"}
+
+// dnsOps are tcpdump's names of the opcodes ("" for a query).
+var dnsOps = [...]string{"", " inv_q", " stat", " op3", " notify", " update", " op6", " op7",
+	" op8", " updateA", " updateD", " updateDA", " updateM", " updateMA", " zoneInit", " zoneRef"}
+
+// appendDNS is tcpdump's DNS without -v: the id and flags, the counts,
+// the questions of a query and the answers of a response, the length.
+func appendDNS(b []byte, d *layers.DNS, length int) []byte {
+	b = strconv.AppendUint(b, uint64(d.ID), 10)
+	b = append(b, dnsOps[d.OpCode&0xf]...)
+	if d.QR {
+		if int(d.ResponseCode) < len(dnsRcodes) {
+			b = append(b, dnsRcodes[d.ResponseCode]...)
+		} else {
+			b = append(b, " Resp"...)
+			b = strconv.AppendUint(b, uint64(d.ResponseCode), 10)
+		}
+		if d.AA {
+			b = append(b, '*')
+		}
+		if !d.RA {
+			b = append(b, '-')
+		}
+		if d.TC {
+			b = append(b, '|')
+		}
+		if d.Z&2 != 0 {
+			b = append(b, '$')
+		}
+		if d.QDCount != 1 {
+			b = fmt.Appendf(b, " [%dq]", d.QDCount)
+		}
+		b = fmt.Appendf(b, " %d/%d/%d", d.ANCount, d.NSCount, d.ARCount)
+		for i, rr := range d.Answers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendDNSRecord(b, &rr)
+		}
+	} else {
+		if d.RD {
+			b = append(b, '+')
+		}
+		if d.Z&1 != 0 {
+			b = append(b, '%')
+		}
+		for _, c := range []struct {
+			n    uint16
+			name string
+		}{{d.ANCount, "a"}, {d.NSCount, "n"}, {d.ARCount, "au"}} {
+			if c.n > 0 {
+				b = fmt.Appendf(b, " [%d%s]", c.n, c.name)
+			}
+		}
+		if d.QDCount != 1 {
+			b = fmt.Appendf(b, " [%dq]", d.QDCount)
+		}
+		for _, q := range d.Questions {
+			b = append(b, ' ')
+			b = appendDNSType(b, q.Type)
+			b = append(b, "? "...)
+			b = appendDNSName(b, q.Name)
+		}
+	}
+	b = append(b, " ("...)
+	b = strconv.AppendInt(b, int64(length), 10)
+	return append(b, ')')
+}
+
+func appendDNSType(b []byte, t layers.DNSType) []byte {
+	switch t {
+	case layers.DNSTypeA, layers.DNSTypeAAAA, layers.DNSTypeTXT, layers.DNSTypeCNAME, layers.DNSTypeMX,
+		layers.DNSTypeNS, layers.DNSTypePTR, layers.DNSTypeSOA, layers.DNSTypeSRV, layers.DNSTypeOPT:
+		return append(b, t.String()...)
+	}
+	b = append(b, "Type"...)
+	return strconv.AppendUint(b, uint64(t), 10)
+}
+
+func appendDNSName(b, name []byte) []byte {
+	b = append(b, name...)
+	return append(b, '.')
+}
+
+func appendDNSRecord(b []byte, rr *layers.DNSResourceRecord) []byte {
+	b = append(b, ' ')
+	b = appendDNSType(b, rr.Type)
+	switch rr.Type {
+	case layers.DNSTypeA, layers.DNSTypeAAAA:
+		b = append(b, ' ')
+		return appendIP(b, rr.IP)
+	case layers.DNSTypeCNAME:
+		b = append(b, ' ')
+		return appendDNSName(b, rr.CNAME)
+	case layers.DNSTypeNS:
+		b = append(b, ' ')
+		return appendDNSName(b, rr.NS)
+	case layers.DNSTypePTR:
+		b = append(b, ' ')
+		return appendDNSName(b, rr.PTR)
+	case layers.DNSTypeTXT:
+		for _, t := range rr.TXTs {
+			b = append(b, ' ', '"')
+			b = append(b, t...)
+			b = append(b, '"')
+		}
+	}
+	return b
+}
+
+// appendLayers describes layers tcpdump-like summaries do not cover, as
+// gopacket names them, separated by commas.
+func appendLayers(b []byte, ls []gopacket.Layer) []byte {
+	for i, l := range ls {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
 		b = appendLayer(b, l)
-	}
-	if len(p.Layers()) == 0 {
-		b = append(b, "nothing decoded"...)
 	}
 	return b
 }
@@ -86,50 +837,11 @@ func appendSummary(b []byte, p gopacket.Packet) []byte {
 func appendLayer(b []byte, l gopacket.Layer) []byte {
 	switch l := l.(type) {
 	case *layers.Ethernet:
-		return fmt.Appendf(b, "Ethernet %s > %s", l.SrcMAC, l.DstMAC)
-	case *layers.Dot1Q:
-		return fmt.Appendf(b, "802.1Q vlan %d", l.VLANIdentifier)
-	case *layers.ARP:
-		if l.Operation == layers.ARPReply {
-			return fmt.Appendf(b, "ARP reply %s is-at %s", net.IP(l.SourceProtAddress), net.HardwareAddr(l.SourceHwAddress))
-		}
-		return fmt.Appendf(b, "ARP request who-has %s tell %s", net.IP(l.DstProtAddress), net.IP(l.SourceProtAddress))
-	case *layers.IPv4:
-		b = fmt.Appendf(b, "IPv4 %s > %s", l.SrcIP, l.DstIP)
-		if l.Flags&layers.IPv4MoreFragments != 0 || l.FragOffset != 0 {
-			b = fmt.Appendf(b, " fragment offset %d", int(l.FragOffset)*8)
-			if l.Flags&layers.IPv4MoreFragments != 0 {
-				b = append(b, " more"...)
-			}
-		}
-		return b
-	case *layers.IPv6:
-		return fmt.Appendf(b, "IPv6 %s > %s", l.SrcIP, l.DstIP)
-	case *layers.IPv6Fragment:
-		return fmt.Appendf(b, "IPv6 fragment offset %d", int(l.FragmentOffset)*8)
-	case *layers.TCP:
-		return fmt.Appendf(b, "TCP %d > %d [%s] seq %d", l.SrcPort, l.DstPort, tcpFlags(l), l.Seq)
-	case *layers.UDP:
-		return fmt.Appendf(b, "UDP %d > %d", l.SrcPort, l.DstPort)
-	case *layers.ICMPv4:
-		b = fmt.Appendf(b, "ICMPv4 %s", l.TypeCode)
-		switch l.TypeCode.Type() {
-		case layers.ICMPv4TypeEchoRequest, layers.ICMPv4TypeEchoReply:
-			b = fmt.Appendf(b, " id %d seq %d", l.Id, l.Seq)
-		}
-		return b
-	case *layers.ICMPv6:
-		return fmt.Appendf(b, "ICMPv6 %s", l.TypeCode)
-	case *layers.DNS:
-		kind := "query"
-		if l.QR {
-			kind = "response"
-		}
-		b = fmt.Appendf(b, "DNS %s id %d", kind, l.ID)
-		for _, q := range l.Questions {
-			b = fmt.Appendf(b, " %s? %s", q.Type, q.Name)
-		}
-		return b
+		b = appendMAC(b, l.SrcMAC)
+		b = append(b, " > "...)
+		b = appendMAC(b, l.DstMAC)
+		b = append(b, ", "...)
+		return appendEtherType(b, uint16(l.EthernetType))
 	case *gopacket.Payload:
 		return fmt.Appendf(b, "payload %d bytes", len(l.Payload()))
 	case *gopacket.DecodeFailure:
@@ -142,21 +854,4 @@ func appendLayer(b []byte, l gopacket.Layer) []byte {
 		return fmt.Appendf(b, ": %s", strings.TrimSpace(l.Error().Error()))
 	}
 	return append(b, l.LayerType().String()...)
-}
-
-// tcpFlags spells the flags as tcpdump does: S F R P U E W, and "." for ACK.
-func tcpFlags(t *layers.TCP) string {
-	var f []byte
-	for _, x := range []struct {
-		on bool
-		c  byte
-	}{{t.SYN, 'S'}, {t.FIN, 'F'}, {t.RST, 'R'}, {t.PSH, 'P'}, {t.URG, 'U'}, {t.ECE, 'E'}, {t.CWR, 'W'}, {t.ACK, '.'}} {
-		if x.on {
-			f = append(f, x.c)
-		}
-	}
-	if len(f) == 0 {
-		return "none"
-	}
-	return string(f)
 }
