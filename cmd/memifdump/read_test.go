@@ -199,7 +199,7 @@ func TestReadLinkTypes(t *testing.T) {
 	require.Len(t, lines, 2)
 	require.Contains(t, lines[0], "ethertype IPv4")
 	require.NotContains(t, lines[1], "ethertype")
-	require.Contains(t, lines[1], "IP 10.0.0.1.4000 > 10.0.0.2.4001: UDP, length 32")
+	require.Contains(t, lines[1], "ip: 10.0.0.1.4000 > 10.0.0.2.4001: UDP, length 32")
 }
 
 // -r - reads standard input.

@@ -75,9 +75,13 @@ func (s *textSink) writePacket(ci gopacket.CaptureInfo, data []byte) error {
 	lt, _ := s.decoder.(layers.LinkType)
 	hdr := linkHeaderLen(lt, data)
 	named := true
-	if s.f.link && lt == layers.LinkTypeEthernet {
+	switch {
+	case s.f.link && lt == layers.LinkTypeEthernet:
 		b = appendEtherHeader(b, data, ci.Length)
 		named = false // the ethertype said it
+	case s.f.link && lt == layers.LinkTypeRaw:
+		b = append(b, "ip: "...)
+		named = false
 	}
 	if named && lt == layers.LinkTypeEthernet && !knownNetwork(p) {
 		// tcpdump shows the Ethernet header of what it cannot decode
@@ -114,7 +118,12 @@ func (s *textSink) writeRaw(ci gopacket.CaptureInfo, lt uint32, data []byte) err
 // the line. hdr is the length of the link-level header, which -x, -X and
 // -A leave out (and print nothing when nothing follows it).
 func (s *textSink) finish(b, data []byte, hdr int) error {
-	body := data[min(hdr, len(data)):]
+	if hdr >= len(data) {
+		// Nothing after the link-level header: tcpdump's printer stops
+		// before it counts the header, and the dump shows the frame.
+		hdr = 0
+	}
+	body := data[hdr:]
 	switch {
 	case s.f.hexASCII > 1:
 		b = appendHexASCII(b, data)
