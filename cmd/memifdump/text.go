@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -82,6 +83,9 @@ func (s *textSink) writePacket(ci gopacket.CaptureInfo, data []byte) error {
 	case s.f.link && lt == layers.LinkTypeRaw:
 		b = append(b, "ip: "...)
 		named = false
+	}
+	if b2, cut := appendCutNetwork(b, lt, data, hdr, named); cut {
+		return s.finish(b2, data, hdr)
 	}
 	if named && lt == layers.LinkTypeEthernet && !knownNetwork(p) {
 		// tcpdump shows the Ethernet header of what it cannot decode
@@ -248,6 +252,41 @@ func appendMAC(b, mac []byte) []byte {
 	return b
 }
 
+// appendCutNetwork ends the line as tcpdump does when the snapshot length
+// cut the IPv4 or IPv6 header: "IP  [|ip]", " [|ip]" when not one byte of
+// it is there. cut is false when the header is whole (or not IP).
+func appendCutNetwork(b []byte, lt layers.LinkType, data []byte, hdr int, named bool) (_ []byte, cut bool) {
+	net := data[min(hdr, len(data)):]
+	var version byte
+	switch {
+	case lt == layers.LinkTypeEthernet && hdr >= 14 && hdr <= len(data):
+		switch binary.BigEndian.Uint16(data[hdr-2:]) {
+		case 0x0800:
+			version = 4
+		case 0x86dd:
+			version = 6
+		}
+	case lt == layers.LinkTypeRaw && len(net) > 0:
+		version = net[0] >> 4
+	}
+	arp := lt == layers.LinkTypeEthernet && hdr >= 14 && hdr <= len(data) && binary.BigEndian.Uint16(data[hdr-2:]) == 0x0806
+	var proto, name string
+	switch {
+	case version == 4 && (len(net) < 20 || len(net) < int(net[0]&0xf)*4):
+		proto, name = " [|ip]", "IP "
+	case version == 6 && len(net) < 40:
+		proto = " [|ip6]"
+	case arp && len(net) < 28:
+		proto = " [|arp]"
+	default:
+		return b, false
+	}
+	if named && len(net) > 0 {
+		b = append(b, name...)
+	}
+	return append(b, proto...), true
+}
+
 // knownNetwork reports whether the packet holds ARP, IPv4 or IPv6, which
 // appendSummary describes as tcpdump does.
 func knownNetwork(p gopacket.Packet) bool {
@@ -406,7 +445,7 @@ func (s *textSink) appendIPv4(b []byte, ip *layers.IPv4, next []gopacket.Layer, 
 		// header is all there.
 		next = gopacket.NewPacket(ip.Payload, ip.Protocol, gopacket.DecodeOptions{Lazy: true, NoCopy: true}).Layers()
 	}
-	return s.appendTransport(b, src, dst, ip.Protocol, payloadLen, next)
+	return s.appendTransport(b, src, dst, ip.Protocol, payloadLen, ip.Payload, next)
 }
 
 func (s *textSink) appendIPv6(b []byte, ip *layers.IPv6, next []gopacket.Layer, named bool) []byte {
@@ -433,61 +472,92 @@ func (s *textSink) appendIPv6(b []byte, ip *layers.IPv6, next []gopacket.Layer, 
 	}
 	src, dst := []byte(ip.SrcIP), []byte(ip.DstIP)
 	proto, length := ip.NextHeader, int(ip.Length)
-	if len(next) > 0 {
-		if f, ok := next[0].(*layers.IPv6Fragment); ok {
-			b = appendIP(b, src)
-			b = append(b, " > "...)
-			b = appendIP(b, dst)
-			b = append(b, ": frag ("...)
-			off := int(f.FragmentOffset) * 8
-			length -= len(f.Contents)
-			b = strconv.AppendInt(b, int64(off), 10)
-			b = append(b, '|')
-			b = strconv.AppendInt(b, int64(length), 10)
-			b = append(b, ')')
-			if off != 0 {
-				return b
-			}
-			b = append(b, ' ')
-			rest := gopacket.NewPacket(f.Payload, f.NextHeader, gopacket.DecodeOptions{Lazy: true, NoCopy: true}).Layers()
-			return s.appendTransportNoAddrs(b, src, dst, f.NextHeader, length, rest)
+	if proto == layers.IPProtocolIPv6Fragment {
+		// Read from the bytes: gopacket decodes no fragment header cut
+		// short, and tcpdump needs only its first four bytes.
+		p := ip.Payload
+		b = appendIP(b, src)
+		b = append(b, " > "...)
+		b = appendIP(b, dst)
+		if len(p) < 4 {
+			return append(b, ":  [|frag6]"...)
 		}
+		off := int(binary.BigEndian.Uint16(p[2:]) &^ 7)
+		length -= 8
+		b = append(b, ": frag ("...)
+		b = strconv.AppendInt(b, int64(off), 10)
+		b = append(b, '|')
+		b = strconv.AppendInt(b, int64(length), 10)
+		b = append(b, ')')
+		if off != 0 {
+			return b
+		}
+		b = append(b, ' ')
+		if len(p) <= 8 {
+			return b // nothing of the next header to show
+		}
+		proto := layers.IPProtocol(p[0])
+		rest := gopacket.NewPacket(p[8:], proto, gopacket.DecodeOptions{Lazy: true, NoCopy: true}).Layers()
+		return s.appendTransportNoAddrs(b, proto, length, p[8:], rest)
 	}
-	return s.appendTransport(b, src, dst, proto, length, next)
+	return s.appendTransport(b, src, dst, proto, length, ip.Payload, next)
 }
 
 // appendTransport appends "src > dst: " (with ports for TCP and UDP) and
 // the transport's description. length is the IP payload's length, as the
-// IP header gives it.
-func (s *textSink) appendTransport(b, src, dst []byte, proto layers.IPProtocol, length int, next []gopacket.Layer) []byte {
-	var sp, dp uint16
-	ports := false
-	if len(next) > 0 {
-		switch l := next[0].(type) {
-		case *layers.TCP:
-			sp, dp, ports = uint16(l.SrcPort), uint16(l.DstPort), true
-		case *layers.UDP:
-			sp, dp, ports = uint16(l.SrcPort), uint16(l.DstPort), true
-		}
-	}
+// IP header gives it; payload is what of it was captured.
+func (s *textSink) appendTransport(b, src, dst []byte, proto layers.IPProtocol, length int, payload []byte, next []gopacket.Layer) []byte {
+	ports := (proto == layers.IPProtocolTCP || proto == layers.IPProtocolUDP) && len(payload) >= 4
 	b = appendIP(b, src)
 	if ports {
 		b = append(b, '.')
-		b = strconv.AppendUint(b, uint64(sp), 10)
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(payload)), 10)
 	}
 	b = append(b, " > "...)
 	b = appendIP(b, dst)
 	if ports {
 		b = append(b, '.')
-		b = strconv.AppendUint(b, uint64(dp), 10)
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(payload[2:])), 10)
 	}
 	b = append(b, ": "...)
-	return s.appendTransportNoAddrs(b, src, dst, proto, length, next)
+	return s.appendTransportNoAddrs(b, proto, length, payload, next)
 }
 
 // appendTransportNoAddrs is appendTransport after the addresses (an IPv6
-// first fragment has printed them before "frag").
-func (s *textSink) appendTransportNoAddrs(b, src, dst []byte, proto layers.IPProtocol, length int, next []gopacket.Layer) []byte {
+// first fragment has printed them before "frag"). A header cut short by
+// the snapshot length ends the line as tcpdump's does: " [|udp]".
+func (s *textSink) appendTransportNoAddrs(b []byte, proto layers.IPProtocol, length int, payload []byte, next []gopacket.Layer) []byte {
+	switch proto {
+	case layers.IPProtocolTCP:
+		if len(payload) < 4 {
+			// No ports: tcpdump cuts right after "src > dst:".
+			return append(b[:len(b)-1], " [|tcp]"...)
+		}
+		if len(payload) < 20 {
+			return append(b, " [|tcp]"...)
+		}
+		if len(payload) < int(payload[12]>>4)*4 {
+			return s.appendCutTCP(b, payload, length)
+		}
+	case layers.IPProtocolUDP:
+		if len(payload) < 8 {
+			return append(b, " [|udp]"...)
+		}
+		dns := binary.BigEndian.Uint16(payload) == 53 || binary.BigEndian.Uint16(payload[2:]) == 53
+		if dns && !s.f.quiet && len(payload) < 8+12 {
+			return append(b, " [|domain]"...)
+		}
+		if dns && !s.f.quiet && (len(next) < 2 || next[1].LayerType() != layers.LayerTypeDNS) {
+			// The header is there, not all the rest: tcpdump stops
+			// where it could not go on; here, after the header.
+			b = appendDNSHead(b, dnsHeader(payload[8:]))
+			return append(b, " [|domain]"...)
+		}
+	case layers.IPProtocolICMPv4:
+		return appendICMPv4(b, payload, length)
+	case layers.IPProtocolICMPv6:
+		return appendICMPv6(b, payload, length)
+	}
 	if len(next) == 0 {
 		b = append(b, "ip-proto-"...)
 		b = strconv.AppendUint(b, uint64(proto), 10)
@@ -499,10 +569,6 @@ func (s *textSink) appendTransportNoAddrs(b, src, dst []byte, proto layers.IPPro
 		return s.appendTCP(b, l, length)
 	case *layers.UDP:
 		return s.appendUDP(b, l, next[1:])
-	case *layers.ICMPv4:
-		return appendICMPv4(b, l, length)
-	case *layers.ICMPv6:
-		return appendICMPv6(b, l, next[1:], length)
 	}
 	return appendLayers(b, next)
 }
@@ -531,6 +597,73 @@ func (s *textSink) appendTCP(b []byte, t *layers.TCP, ipLen int) []byte {
 		b = append(b, "tcp "...)
 		return strconv.AppendInt(b, int64(length), 10)
 	}
+	b = appendTCPFixed(b, t, length, s.f.verbose)
+	if len(t.Options) > 0 {
+		b = append(b, ", options ["...)
+		for i, o := range t.Options {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendTCPOption(b, o)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ", length "...)
+	b = strconv.AppendInt(b, int64(length), 10)
+	if length > 0 && (t.SrcPort == 80 || t.DstPort == 80 || t.SrcPort == 8080 || t.DstPort == 8080) {
+		b = appendHTTP(b, t.Payload, length)
+	}
+	return b
+}
+
+// appendCutTCP is the line of a TCP header whose options the snapshot
+// length cut (p holds the 20 fixed bytes): the fixed part, then the
+// options as far as they go, as tcpdump prints them.
+func (s *textSink) appendCutTCP(b, p []byte, ipLen int) []byte {
+	be := binary.BigEndian
+	t := &layers.TCP{Seq: be.Uint32(p[4:]), Ack: be.Uint32(p[8:]), DataOffset: p[12] >> 4, Window: be.Uint16(p[14:]), Urgent: be.Uint16(p[18:]),
+		FIN: p[13]&0x01 != 0, SYN: p[13]&0x02 != 0, RST: p[13]&0x04 != 0, PSH: p[13]&0x08 != 0,
+		ACK: p[13]&0x10 != 0, URG: p[13]&0x20 != 0, ECE: p[13]&0x40 != 0, CWR: p[13]&0x80 != 0}
+	length := ipLen - int(t.DataOffset)*4
+	if s.f.quiet {
+		b = append(b, "tcp "...)
+		return strconv.AppendInt(b, int64(length), 10)
+	}
+	b = appendTCPFixed(b, t, length, s.f.verbose)
+	b = append(b, ", options ["...)
+	opts := p[20:]
+	for i := 0; ; {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if i >= len(opts) || (opts[i] > 1 && i+1 >= len(opts)) {
+			return append(b, " [|tcp]"...)
+		}
+		o := layers.TCPOption{OptionType: layers.TCPOptionKind(opts[i]), OptionLength: 1}
+		if opts[i] > 1 {
+			o.OptionLength = opts[i+1]
+		}
+		n := int(o.OptionLength)
+		if n < 1 || (opts[i] > 1 && n < 2) {
+			return append(b, " [|tcp]"...) // a length that cannot be
+		}
+		if i+n > len(opts) {
+			// tcpdump has printed the option's name when its data
+			// runs out.
+			b = append(b, tcpOptionName(o.OptionType)...)
+			return append(b, " [|tcp]>"...)
+		}
+		if n >= 2 {
+			o.OptionData = opts[i+2 : i+n]
+		}
+		b = appendTCPOption(b, o)
+		i += n
+	}
+}
+
+// appendTCPFixed appends what tcpdump prints of the fixed TCP header:
+// Flags [S.], seq, ack, win, urg.
+func appendTCPFixed(b []byte, t *layers.TCP, length, verbose int) []byte {
 	flags := tcpFlagBits(t)
 	b = append(b, "Flags ["...)
 	if flags == 0 {
@@ -542,7 +675,7 @@ func (s *textSink) appendTCP(b []byte, t *layers.TCP, ipLen int) []byte {
 		}
 	}
 	b = append(b, ']')
-	if length > 0 || t.SYN || t.FIN || t.RST || s.f.verbose > 1 {
+	if length > 0 || t.SYN || t.FIN || t.RST || verbose > 1 {
 		b = append(b, ", seq "...)
 		b = strconv.AppendUint(b, uint64(t.Seq), 10)
 		if length > 0 {
@@ -560,22 +693,28 @@ func (s *textSink) appendTCP(b []byte, t *layers.TCP, ipLen int) []byte {
 		b = append(b, ", urg "...)
 		b = strconv.AppendUint(b, uint64(t.Urgent), 10)
 	}
-	if len(t.Options) > 0 {
-		b = append(b, ", options ["...)
-		for i, o := range t.Options {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendTCPOption(b, o)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, ", length "...)
-	b = strconv.AppendInt(b, int64(length), 10)
-	if length > 0 && (t.SrcPort == 80 || t.DstPort == 80 || t.SrcPort == 8080 || t.DstPort == 8080) {
-		b = appendHTTP(b, t.Payload)
-	}
 	return b
+}
+
+// tcpOptionName is tcpdump's name of a TCP option kind.
+func tcpOptionName(k layers.TCPOptionKind) string {
+	switch k {
+	case layers.TCPOptionKindEndList:
+		return "eol"
+	case layers.TCPOptionKindNop:
+		return "nop"
+	case layers.TCPOptionKindMSS:
+		return "mss"
+	case layers.TCPOptionKindWindowScale:
+		return "wscale"
+	case layers.TCPOptionKindSACKPermitted:
+		return "sackOK"
+	case layers.TCPOptionKindSACK:
+		return "sack"
+	case layers.TCPOptionKindTimestamps:
+		return "TS"
+	}
+	return "unknown-" + strconv.Itoa(int(k))
 }
 
 func appendTCPOption(b []byte, o layers.TCPOption) []byte {
@@ -623,9 +762,13 @@ var httpMethods = []string{"GET", "PUT", "COPY", "HEAD", "LOCK", "MOVE", "POLL",
 	"UNSUBSCRIBE", "RPC_CONNECT", "VERSION-CONTROL", "BASELINE-CONTROL"}
 
 // appendHTTP is tcpdump's ": HTTP", with ": " and the first line when
-// the segment starts with a request or status line ending in CRLF.
-func appendHTTP(b, payload []byte) []byte {
+// the segment starts with a request or status line ending in CRLF, and
+// " [|http]" when the segment is cut before the line's end.
+func appendHTTP(b, payload []byte, length int) []byte {
 	b = append(b, ": HTTP"...)
+	if !isHTTPLine(payload) {
+		return b
+	}
 	end := -1
 	for i := 0; i+1 < len(payload) && i < 300; i++ {
 		if payload[i] == '\r' && payload[i+1] == '\n' {
@@ -637,18 +780,29 @@ func appendHTTP(b, payload []byte) []byte {
 		}
 	}
 	if end < 0 {
+		if len(payload) < length {
+			// The line goes on past the snapshot length.
+			b = append(b, " [|http]"...)
+		}
 		return b
 	}
-	line := string(payload[:end])
-	ok := strings.HasPrefix(line, "HTTP/")
+	b = append(b, ": "...)
+	return append(b, payload[:end]...)
+}
+
+// isHTTPLine reports whether p starts as a request line (a method and a
+// space) or a status line does.
+func isHTTPLine(p []byte) bool {
+	if bytes.HasPrefix(p, []byte("HTTP/")) {
+		// tcpdump reads the first word to its space.
+		return bytes.IndexByte(p, ' ') > 0
+	}
 	for _, m := range httpMethods {
-		ok = ok || strings.HasPrefix(line, m+" ")
+		if len(p) > len(m) && p[len(m)] == ' ' && string(p[:len(m)]) == m {
+			return true
+		}
 	}
-	if ok {
-		b = append(b, ": "...)
-		b = append(b, line...)
-	}
-	return b
+	return false
 }
 
 // appendUDP is "UDP, length N", or DNS on port 53 as tcpdump prints it.
@@ -663,56 +817,77 @@ func (s *textSink) appendUDP(b []byte, u *layers.UDP, next []gopacket.Layer) []b
 	return strconv.AppendInt(b, int64(length), 10)
 }
 
-func appendICMPv4(b []byte, c *layers.ICMPv4, length int) []byte {
-	switch c.TypeCode.Type() {
+// appendICMPv4 is tcpdump's ICMP: echo with its id and seq, other types
+// by gopacket's name, and the length. It reads the message's bytes, p,
+// itself: a message cut short is " [|icmp]".
+func appendICMPv4(b, p []byte, length int) []byte {
+	if len(p) < 8 {
+		return append(b, " [|icmp]"...)
+	}
+	switch p[0] {
 	case layers.ICMPv4TypeEchoRequest, layers.ICMPv4TypeEchoReply:
 		b = append(b, "ICMP echo "...)
-		if c.TypeCode.Type() == layers.ICMPv4TypeEchoRequest {
+		if p[0] == layers.ICMPv4TypeEchoRequest {
 			b = append(b, "request"...)
 		} else {
 			b = append(b, "reply"...)
 		}
 		b = append(b, ", id "...)
-		b = strconv.AppendUint(b, uint64(c.Id), 10)
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p[4:])), 10)
 		b = append(b, ", seq "...)
-		b = strconv.AppendUint(b, uint64(c.Seq), 10)
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p[6:])), 10)
 	default:
 		b = append(b, "ICMP "...)
-		b = append(b, c.TypeCode.String()...)
+		b = append(b, layers.CreateICMPv4TypeCode(p[0], p[1]).String()...)
 	}
 	b = append(b, ", length "...)
 	return strconv.AppendInt(b, int64(length), 10)
 }
 
-func appendICMPv6(b []byte, c *layers.ICMPv6, next []gopacket.Layer, length int) []byte {
-	b = append(b, "ICMP6, "...)
-	var l gopacket.Layer
-	if len(next) > 0 {
-		l = next[0]
+// icmp6Types are the ICMPv6 messages tcpdump's line describes, by type:
+// the name, and the length the description needs.
+var icmp6Types = map[uint8]struct {
+	name string
+	need int
+}{
+	128: {"echo request", 8}, 129: {"echo reply", 8},
+	133: {"router solicitation", 1}, 134: {"router advertisement", 1},
+	135: {"neighbor solicitation", 24}, 136: {"neighbor advertisement", 24},
+}
+
+// appendICMPv6 is tcpdump's ICMP6 line: echo with id and seq, neighbour
+// discovery with its target, other types by gopacket's name; a message cut
+// short ends in " [|icmp6]", after its name when the type is there.
+func appendICMPv6(b, p []byte, length int) []byte {
+	if len(p) < 1 {
+		return append(b, " [|icmp6]"...)
 	}
-	switch l := l.(type) {
-	case *layers.ICMPv6Echo:
-		if c.TypeCode.Type() == layers.ICMPv6TypeEchoRequest {
-			b = append(b, "echo request"...)
-		} else {
-			b = append(b, "echo reply"...)
-		}
-		b = append(b, ", id "...)
-		b = strconv.AppendUint(b, uint64(l.Identifier), 10)
-		b = append(b, ", seq "...)
-		b = strconv.AppendUint(b, uint64(l.SeqNumber), 10)
-	case *layers.ICMPv6NeighborSolicitation:
-		b = append(b, "neighbor solicitation, who has "...)
-		b = appendIP(b, l.TargetAddress)
-	case *layers.ICMPv6NeighborAdvertisement:
-		b = append(b, "neighbor advertisement, tgt is "...)
-		b = appendIP(b, l.TargetAddress)
-	case *layers.ICMPv6RouterSolicitation:
-		b = append(b, "router solicitation"...)
-	case *layers.ICMPv6RouterAdvertisement:
-		b = append(b, "router advertisement"...)
+	b = append(b, "ICMP6, "...)
+	m, ok := icmp6Types[p[0]]
+	switch {
+	case !ok && len(p) < 2:
+		b = append(b[:len(b)-len("ICMP6, ")], " [|icmp6]"...)
+		return b
+	case !ok:
+		b = append(b, layers.CreateICMPv6TypeCode(p[0], p[1]).String()...)
+	case len(p) < m.need:
+		b = append(b, m.name...)
+		return append(b, " [|icmp6]"...)
 	default:
-		b = append(b, c.TypeCode.String()...)
+		b = append(b, m.name...)
+		switch p[0] {
+		case 128, 129:
+			b = append(b, ", id "...)
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p[4:])), 10)
+			b = append(b, ", seq "...)
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p[6:])), 10)
+		case 135:
+			b = append(b, ", who has "...)
+			b = appendIP(b, p[8:24])
+		case 136:
+			b = append(b, ", tgt is "...)
+			b = appendIP(b, p[8:24])
+		}
 	}
 	b = append(b, ", length "...)
 	return strconv.AppendInt(b, int64(length), 10)
@@ -729,6 +904,31 @@ var dnsOps = [...]string{"", " inv_q", " stat", " op3", " notify", " update", " 
 // appendDNS is tcpdump's DNS without -v: the id and flags, the counts,
 // the questions of a query and the answers of a response, the length.
 func appendDNS(b []byte, d *layers.DNS, length int) []byte {
+	b = appendDNSHead(b, d)
+	if d.QR {
+		b = fmt.Appendf(b, " %d/%d/%d", d.ANCount, d.NSCount, d.ARCount)
+		for i, rr := range d.Answers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendDNSRecord(b, &rr)
+		}
+	} else {
+		for _, q := range d.Questions {
+			b = append(b, ' ')
+			b = appendDNSType(b, q.Type)
+			b = append(b, "? "...)
+			b = appendDNSName(b, q.Name)
+		}
+	}
+	b = append(b, " ("...)
+	b = strconv.AppendInt(b, int64(length), 10)
+	return append(b, ')')
+}
+
+// appendDNSHead is what tcpdump prints of a DNS message before its
+// questions: the id and flags, and for a query the counts.
+func appendDNSHead(b []byte, d *layers.DNS) []byte {
 	b = strconv.AppendUint(b, uint64(d.ID), 10)
 	b = append(b, dnsOps[d.OpCode&0xf]...)
 	if d.QR {
@@ -753,41 +953,39 @@ func appendDNS(b []byte, d *layers.DNS, length int) []byte {
 		if d.QDCount != 1 {
 			b = fmt.Appendf(b, " [%dq]", d.QDCount)
 		}
-		b = fmt.Appendf(b, " %d/%d/%d", d.ANCount, d.NSCount, d.ARCount)
-		for i, rr := range d.Answers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendDNSRecord(b, &rr)
-		}
-	} else {
-		if d.RD {
-			b = append(b, '+')
-		}
-		if d.Z&1 != 0 {
-			b = append(b, '%')
-		}
-		for _, c := range []struct {
-			n    uint16
-			name string
-		}{{d.ANCount, "a"}, {d.NSCount, "n"}, {d.ARCount, "au"}} {
-			if c.n > 0 {
-				b = fmt.Appendf(b, " [%d%s]", c.n, c.name)
-			}
-		}
-		if d.QDCount != 1 {
-			b = fmt.Appendf(b, " [%dq]", d.QDCount)
-		}
-		for _, q := range d.Questions {
-			b = append(b, ' ')
-			b = appendDNSType(b, q.Type)
-			b = append(b, "? "...)
-			b = appendDNSName(b, q.Name)
+		return b
+	}
+	if d.RD {
+		b = append(b, '+')
+	}
+	if d.Z&1 != 0 {
+		b = append(b, '%')
+	}
+	for _, c := range []struct {
+		n    uint16
+		name string
+	}{{d.ANCount, "a"}, {d.NSCount, "n"}, {d.ARCount, "au"}} {
+		if c.n > 0 {
+			b = fmt.Appendf(b, " [%d%s]", c.n, c.name)
 		}
 	}
-	b = append(b, " ("...)
-	b = strconv.AppendInt(b, int64(length), 10)
-	return append(b, ')')
+	if d.QDCount != 1 {
+		b = fmt.Appendf(b, " [%dq]", d.QDCount)
+	}
+	return b
+}
+
+// dnsHeader reads the 12-byte header of a DNS message gopacket could not
+// decode whole (the snapshot length cut it).
+func dnsHeader(p []byte) *layers.DNS {
+	f := binary.BigEndian.Uint16(p[2:])
+	return &layers.DNS{
+		ID: binary.BigEndian.Uint16(p), QR: f&0x8000 != 0, OpCode: layers.DNSOpCode(f >> 11 & 0xf),
+		AA: f&0x0400 != 0, TC: f&0x0200 != 0, RD: f&0x0100 != 0, RA: f&0x0080 != 0, Z: uint8(f>>4) & 7,
+		ResponseCode: layers.DNSResponseCode(f & 0xf),
+		QDCount:      binary.BigEndian.Uint16(p[4:]), ANCount: binary.BigEndian.Uint16(p[6:]),
+		NSCount: binary.BigEndian.Uint16(p[8:]), ARCount: binary.BigEndian.Uint16(p[10:]),
+	}
 }
 
 func appendDNSType(b []byte, t layers.DNSType) []byte {
