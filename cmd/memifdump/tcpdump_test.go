@@ -274,3 +274,22 @@ func TestCutLikeTcpdump(t *testing.T) {
 	}
 	t.Logf("%d lines of cut frames matched tcpdump's byte for byte (%d DNS lines not compared)", compared, skipped)
 }
+
+// The flags print the same in a live capture: the frames of a shipped
+// capture sent over memif print as tcpdump prints the file (-t: the
+// capture's own time stamps are not the file's).
+func TestLiveLikeTcpdump(t *testing.T) {
+	needTcpdump(t)
+	file := "../../testdata/pcaps/vlan-8021q.pcap"
+	in := readCaptureFile(t, file)
+	var frames [][]byte
+	for _, r := range in.records {
+		frames = append(frames, r.data)
+	}
+	flags := []string{"-t", "-#eXX"}
+	want := runTcpdump(t, nil, file, flags)
+	r, srv := dumpClient(t, append(flags, "-c", fmt.Sprint(len(frames)))...)
+	inject(t, srv, frames)
+	require.Equal(t, 0, r.wait(t), r.stderr.String())
+	requireSameLines(t, want, r.stdout.String(), "live memifdump %s", strings.Join(flags, " "))
+}
