@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
 )
@@ -60,6 +62,9 @@ func dropPrivileges(c *credential) error {
 		return nil
 	}
 	if err := setCredential(c); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("-Z %s: %w (only root can change its user)", c.name, err)
+		}
 		return fmt.Errorf("-Z %s: %w", c.name, err)
 	}
 	return nil

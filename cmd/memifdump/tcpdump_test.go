@@ -217,6 +217,16 @@ func TestDumpsLikeTcpdump(t *testing.T) {
 		ethFile = pcapRecord(ethFile, uint32(i), uint32(len(f)), uint32(len(f)), f)
 		rawFile = pcapRecord(rawFile, uint32(i), uint32(len(f)-14), uint32(len(f)-14), f[14:])
 	}
+	// ICMP errors quoting a UDP datagram: port, host, net, protocol
+	// unreachable, time exceeded in transit and in reassembly.
+	qip, qudp := ip4(layers.IPProtocolUDP), &layers.UDP{SrcPort: 4000, DstPort: 53}
+	qudp.SetNetworkLayerForChecksum(qip)
+	quoted := serialize(t, qip, qudp)
+	for i, tc := range [][2]uint8{{3, 3}, {3, 1}, {3, 0}, {3, 2}, {11, 0}, {11, 1}} {
+		icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(tc[0], tc[1])}
+		f := serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolICMPv4), icmp, gopacket.Payload(quoted))
+		ethFile = pcapRecord(ethFile, uint32(30+i), uint32(len(f)), uint32(len(f)), f)
+	}
 	// A frame cut in its UDP header, and one no longer than its Ethernet
 	// header.
 	f := udpFrame(t, 1, 100)

@@ -253,12 +253,70 @@ func appendICMPv4(b, p []byte, length int) []byte {
 		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p[4:])), 10)
 		b = append(b, ", seq "...)
 		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p[6:])), 10)
+	case layers.ICMPv4TypeDestinationUnreachable:
+		b = appendUnreachable(b, p)
+	case layers.ICMPv4TypeTimeExceeded:
+		switch p[1] {
+		case 0:
+			b = append(b, "ICMP time exceeded in-transit"...)
+		case 1:
+			b = append(b, "ICMP ip reassembly time exceeded"...)
+		default:
+			b = append(b, "ICMP time exceeded-#"...)
+			b = strconv.AppendUint(b, uint64(p[1]), 10)
+		}
 	default:
 		b = append(b, "ICMP "...)
 		b = append(b, layers.CreateICMPv4TypeCode(p[0], p[1]).String()...)
 	}
 	b = append(b, ", length "...)
 	return strconv.AppendInt(b, int64(length), 10)
+}
+
+// appendUnreachable is tcpdump's ICMP destination unreachable for the
+// codes seen most (net, host, protocol, port), from the IP header and the
+// first transport bytes the message quotes; other codes by gopacket's name.
+func appendUnreachable(b, p []byte) []byte {
+	in := p[8:]
+	if len(in) < 20 || in[0]>>4 != 4 || p[1] > 3 {
+		b = append(b, "ICMP "...)
+		return append(b, layers.CreateICMPv4TypeCode(p[0], p[1]).String()...)
+	}
+	b = append(b, "ICMP "...)
+	dst, proto := in[16:20], in[9]
+	switch p[1] {
+	case 0:
+		b = append(b, "net "...)
+		b = appendIP(b, dst)
+		return append(b, " unreachable"...)
+	case 1:
+		b = append(b, "host "...)
+		b = appendIP(b, dst)
+		return append(b, " unreachable"...)
+	case 2:
+		b = appendIP(b, dst)
+		b = append(b, " protocol "...)
+		b = strconv.AppendUint(b, uint64(proto), 10)
+		return append(b, " unreachable"...)
+	}
+	hl := int(in[0]&0xf) * 4
+	if len(in) < hl+4 {
+		return append(b, "[|icmp]"...)
+	}
+	b = appendIP(b, dst)
+	port := binary.BigEndian.Uint16(in[hl+2:])
+	switch proto {
+	case 6:
+		b = append(b, " tcp port "...)
+	case 17:
+		b = append(b, " udp port "...)
+	default:
+		b = append(b, " protocol "...)
+		b = strconv.AppendUint(b, uint64(proto), 10)
+		b = append(b, " port "...)
+	}
+	b = strconv.AppendUint(b, uint64(port), 10)
+	return append(b, " unreachable"...)
 }
 
 // icmp6Types are the ICMPv6 messages tcpdump's line describes, by type:
