@@ -34,8 +34,8 @@
 //
 //	-w FILE    write frames to FILE: pcap, or pcapng when FILE ends in .pcapng
 //	           or -F pcapng is given; "-" is standard output. Without -w,
-//	           one line per frame goes to standard output: local time,
-//	           length and a gopacket summary of the layers.
+//	           one line per frame goes to standard output, in tcpdump -nn
+//	           -S's format (below)
 //	-F FORMAT  pcap or pcapng (overrides the name's extension)
 //	-c N       stop after exactly N frames (exit 0)
 //	-s LEN     snapshot length (default and 0: 262144); longer frames are
@@ -62,6 +62,35 @@
 //	           accepts, cut to the length it returns. A file cut short or
 //	           corrupt: the frames before the fault are printed, then an
 //	           error naming the file and the packet, exit status 1
+//
+// Printing, as tcpdump's flags of the same letters (combined as getopt
+// allows: -nnvX, -#eXXtttt). The line is tcpdump -nn -S's, byte for byte,
+// for Ethernet, 802.1Q, ARP, IPv4 and IPv6 (fragments too), ICMP, ICMPv6
+// echo and neighbour discovery, TCP, UDP and DNS; other protocols are
+// named as gopacket decodes them. For all of tcpdump's text, pipe the
+// frames to it: memifdump -w - ... | tcpdump -r -.
+//
+//	-n, -nn    accepted: nothing is ever resolved
+//	-S         accepted: TCP sequence numbers are always absolute
+//	-e         the link-level header first (addresses, ethertype, length,
+//	           VLAN tags)
+//	-q         shorter lines ("tcp N", "UDP, length N")
+//	-v         the IP header's fields (-vv, -vvv: the same)
+//	-x, -xx    hex dump after the line, from the network header; -xx
+//	           from the link-level header
+//	-X, -XX    hex and ASCII dump, likewise
+//	-A         ASCII dump from the network header
+//	-t         no time stamp; -tt seconds since 1970; -ttt since the
+//	           previous packet; -tttt date and local time; -ttttt since
+//	           the first packet (nine digits with -nano)
+//	-#         the packet's number first (also -number)
+//	-l         line-buffered output
+//	-D         list the listening SOCK_SEQPACKET unix sockets (memif
+//	           servers, by path or @abstract-name) and exit; they are not
+//	           asked whether they speak memif, since a connection would
+//	           start a handshake on the server
+//	-Z USER    after opening the socket and the output file, become USER
+//	           (its groups, group and user, every thread); Linux only
 //
 // The arguments after the flags are a filter expression, as tcpdump's
 // (pcap-filter(7), all of them joined by spaces: `memifdump -socket S udp

@@ -193,3 +193,13 @@ func TestLiveFilterExpression(t *testing.T) {
 	require.Equal(t, `filtered by the tcpdump expression "udp" (12 instructions)`, c.intf.Comment)
 	require.True(t, strings.HasSuffix(c.intf.Description, `, peer "memifpcap" interface "srv-if"`), c.intf.Description)
 }
+
+// -v shows the handshake too, message by message.
+func TestVerboseShowsControl(t *testing.T) {
+	t.Parallel()
+	r, srv := dumpClientOf(t, memifpcap.Config{IfName: "srv-if"}, "-v", "-c", "1", "-w", filepath.Join(t.TempDir(), "x.pcap"))
+	inject(t, srv, [][]byte{udpFrame(t, 0, 100)})
+	require.Equal(t, 0, r.wait(t), r.stderr.String())
+	require.Contains(t, r.stderr.String(), `memifdump: control: sent INIT version 2.0 id 0 mode ethernet name "memifpcap", no secret`+"\n")
+	require.Contains(t, r.stderr.String(), `memifdump: control: received CONNECTED interface "srv-if"`+"\n")
+}

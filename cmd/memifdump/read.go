@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -34,6 +32,9 @@ func readFile(o *options, stdout io.Writer) error {
 		return err
 	}
 	defer r.Close()
+	if err := dropPrivileges(o.drop); err != nil {
+		return err
+	}
 	lt, _ := r.LinkType()
 	if err := o.compileExpr(pcapfilter.LinkType(lt)); err != nil {
 		return err
@@ -51,7 +52,7 @@ func readFile(o *options, stdout io.Writer) error {
 	if o.write != "" {
 		return copyFiltered(o, r, vm, lt, stdout)
 	}
-	out := newTextSink(stdout, decoderFor(lt), o.nano, o.flushEach)
+	out := newTextSink(stdout, decoderFor(lt), o.text, o.flushEach)
 	var p capfile.Packet
 	for n := uint64(0); o.count == 0 || n < o.count; {
 		err := r.Next(&p)
@@ -73,7 +74,7 @@ func readFile(o *options, stdout io.Writer) error {
 		ci.CaptureLength = len(data)
 		n++
 		if p.LinkType > 255 || p.LinkType == linkTypeUser0 {
-			if err := writeUndecoded(out, ci, p.LinkType, data, o.nano); err != nil {
+			if err := out.writeRaw(ci, p.LinkType, data); err != nil {
 				return err
 			}
 			continue
@@ -103,44 +104,6 @@ func decoderFor(lt uint32) gopacket.Decoder {
 		return gopacket.DecodePayload
 	}
 	return layers.LinkType(lt)
-}
-
-// writeUndecoded prints a frame of a link type memifdump does not decode:
-// the link type by number and the first bytes in hex, as tcpdump -x would
-// show them, on the usual line.
-func writeUndecoded(s *textSink, ci gopacket.CaptureInfo, lt uint32, data []byte, nano bool) error {
-	b := s.line[:0]
-	layout := "15:04:05.000000"
-	if nano {
-		layout = "15:04:05.000000000"
-	}
-	b = ci.Timestamp.Local().AppendFormat(b, layout)
-	b = append(b, " length "...)
-	b = strconv.AppendInt(b, int64(ci.Length), 10)
-	if ci.CaptureLength < ci.Length {
-		b = append(b, ", captured "...)
-		b = strconv.AppendInt(b, int64(ci.CaptureLength), 10)
-	}
-	b = fmt.Appendf(b, ": link type %d, not decoded", lt)
-	if len(data) > 0 {
-		show := data[:min(len(data), 32)]
-		b = append(b, ": "...)
-		b = hex.AppendEncode(b, show)
-		if len(show) < len(data) {
-			b = append(b, "..."...)
-		}
-	}
-	b = append(b, '\n')
-	s.line = b
-	if _, err := s.w.Write(b); err != nil {
-		return fmt.Errorf("write standard output: %w", err)
-	}
-	if s.flushEach {
-		if err := s.w.Flush(); err != nil {
-			return fmt.Errorf("write standard output: %w", err)
-		}
-	}
-	return nil
 }
 
 // filtered runs the filter over a record, as libpcap runs one on a saved

@@ -45,6 +45,11 @@ type options struct {
 	queue     int    // -queue: the only receive queue captured, -1 for all
 	expr      string // the filter expression: the arguments after the flags
 	dumpProg  int    // -d, -dd, -ddd: print the filter's program
+
+	// tcpdump's printing flags and the others of outflags.go.
+	text textFormat
+	list bool        // -D
+	drop *credential // -Z
 }
 
 func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
@@ -72,6 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	queue := fs.Int("queue", -1, "capture only receive `queue` Q (0 to -rx-queues minus 1); default every queue")
 	var dumpProg int
 	registerFilterFlags(fs, &dumpProg)
+	out := registerOutputFlags(fs)
+	args = expandShortFlags(fs, args)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,6 +95,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	cfg.CloseLinger = -1
 	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read, queue: *queue,
 		expr: strings.Join(fs.Args(), " "), dumpProg: dumpProg}
+	if err := out.apply(o); err != nil {
+		return nil, err
+	}
 	if o.expr != "" && o.bpfFile != "" {
 		return nil, usagef("a filter expression (%q) and -bpf %s are two filters: give one", o.expr, o.bpfFile)
 	}
@@ -195,6 +205,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for the flags.\n", name, err, name)
 		return 2
 	}
+	if o.list {
+		return listInterfaces(stdout, stderr)
+	}
 	if o.dumpProg > 0 {
 		if err := printProgram(o, pcapfilter.LinkType(layersglue.LinkTypeForMode(o.cfg.Mode)), stdout); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -250,6 +263,10 @@ func (d *dump) run(ctx context.Context, stdout io.Writer) error {
 	// A client waits -wait for its server (saying so, and each refusal);
 	// a server prints each client it refuses. A signal ends the wait.
 	say := func(line string) { fmt.Fprintf(d.stderr, "%s: %s\n", name, line) }
+	if o.text.verbose > 0 {
+		// -v also shows the handshake, to see why a link does not come up.
+		memifflag.TraceControl(o.cfg, say)
+	}
 	h, err := memifflag.Open(ctx, o.cfg, say)
 	if err != nil {
 		return err
@@ -268,6 +285,10 @@ func (d *dump) run(ctx context.Context, stdout io.Writer) error {
 	start := time.Now()
 	out, err := d.newSink(stdout, start)
 	if err != nil {
+		return err
+	}
+	if err := dropPrivileges(o.drop); err != nil {
+		out.close()
 		return err
 	}
 	if o.rotate > 0 && !o.timed && o.sizeLimit == 0 {
@@ -501,7 +522,7 @@ func (d *dump) watchLink(ctx context.Context, downs <-chan struct{}) {
 func (d *dump) newSink(stdout io.Writer, start time.Time) (sink, error) {
 	o, h := d.o, d.h
 	if o.write == "" {
-		return newTextSink(stdout, h.LinkType(), o.nano, o.flushEach || isTerminal(stdout)), nil
+		return newTextSink(stdout, h.LinkType(), o.text, o.flushEach || isTerminal(stdout)), nil
 	}
 	intf := pcapgo.NgInterface{
 		Name:                fmt.Sprintf("memif %s id %d queue 0", o.cfg.Socket, o.cfg.ID),

@@ -229,22 +229,23 @@ func TestText(t *testing.T) {
 	copy(badIP, serialize(t, eth(layers.EthernetTypeIPv4)))
 	frames := [][]byte{udpFrame(t, 0, 32), tcpFrame(t, 1, 10), tcpFrame(t, 0, 0), icmpFrame(t, 3), arpFrame(t), udp6Frame(t, 2, 20),
 		serialize(t, eth(0x88b5), payload(0, 46)), badIP}
-	const ab = "Ethernet 02:00:00:00:00:01 > 02:00:00:00:00:02, "
+	// tcpdump -e's format: the link-level header, then the rest.
+	const ab = "02:00:00:00:00:01 > 02:00:00:00:00:02, "
 	want := []string{
-		"length 74: " + ab + "IPv4 10.0.0.1 > 10.0.0.2, UDP 4000 > 4001, payload 32 bytes",
-		"length 64: " + ab + "IPv4 10.0.0.1 > 10.0.0.2, TCP 40000 > 80 [P.] seq 1, payload 10 bytes",
-		"length 60: " + ab + "IPv4 10.0.0.1 > 10.0.0.2, TCP 40000 > 80 [S] seq 0", // gopacket pads to 60
-		"length 98: " + ab + "IPv4 10.0.0.1 > 10.0.0.2, ICMPv4 EchoRequest id 7 seq 3, payload 56 bytes",
-		"length 60: Ethernet 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ARP request who-has 10.0.0.2 tell 10.0.0.1, payload 18 bytes",
-		"length 82: " + ab + "IPv6 fd00::1 > fd00::2, UDP 5000 > 5001, payload 20 bytes",
-		"length 60: " + ab + "undecodable 46 bytes: Unable to decode EthernetType 34997",
-		"length 60: " + ab + "IPv4 0.0.0.0 > 0.0.0.0, undecodable: Invalid (too small) IP header length (0 < 5)",
+		ab + "ethertype IPv4 (0x0800), length 74: 10.0.0.1.4000 > 10.0.0.2.4001: UDP, length 32",
+		ab + "ethertype IPv4 (0x0800), length 64: 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 1:11, ack 0, win 1000, length 10: HTTP",
+		ab + "ethertype IPv4 (0x0800), length 60: 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 0, win 1000, length 0", // gopacket pads to 60
+		ab + "ethertype IPv4 (0x0800), length 98: 10.0.0.1 > 10.0.0.2: ICMP echo request, id 7, seq 3, length 64",
+		"02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 60: Request who-has 10.0.0.2 tell 10.0.0.1, length 46",
+		ab + "ethertype IPv6 (0x86dd), length 82: fd00::1.5000 > fd00::2.5001: UDP, length 20",
+		ab + "ethertype Unknown (0x88b5), length 60: undecodable 46 bytes: Unable to decode EthernetType 34997",
+		ab + "ethertype IPv4 (0x0800), length 60: bad-hlen 0",
 	}
 	for _, tc := range []struct {
 		flag string
 		time string
 	}{{"-U", `\d\d:\d\d:\d\d\.\d{6}`}, {"-nano", `\d\d:\d\d:\d\d\.\d{9}`}} {
-		r, srv := dumpClient(t, tc.flag, "-c", fmt.Sprint(len(frames)))
+		r, srv := dumpClient(t, tc.flag, "-e", "-c", fmt.Sprint(len(frames)))
 		inject(t, srv, frames)
 		require.Equal(t, 0, r.wait(t))
 		lines := strings.Split(strings.TrimSuffix(r.stdout.String(), "\n"), "\n")
@@ -253,11 +254,26 @@ func TestText(t *testing.T) {
 			assert.Regexp(t, "^"+tc.time+" "+regexp.QuoteMeta(want[i])+"$", line)
 		}
 	}
-	// Cut frames say so.
-	r, srv := dumpClient(t, "-s", "50", "-c", "1")
+	// Without -e, as tcpdump: no link-level header (but where nothing
+	// else could be decoded), -x's dump from the network header, -tt.
+	r, srv := dumpClient(t, "-c", "2", "-x", "-tt")
+	inject(t, srv, [][]byte{frames[0], frames[6]})
+	require.Equal(t, 0, r.wait(t))
+	assert.Regexp(t, `^\d+\.\d{6} IP 10\.0\.0\.1\.4000 > 10\.0\.0\.2\.4001: UDP, length 32
+	0x0000:  4500 003c 0000 0000 4011 66af 0a00 0001
+	0x0010:  0a00 0002 0fa0 0fa1 0028 [0-9a-f]{4} 0000 0000
+	0x0020:  0405 0607 0809 0a0b 0c0d 0e0f 1011 1213
+	0x0030:  1415 1617 1819 1a1b 1c1d 1e1f
+\d+\.\d{6} `+regexp.QuoteMeta(ab+"ethertype Unknown (0x88b5), length 60: undecodable 46 bytes: Unable to decode EthernetType 34997")+`
+	0x0000:  0000 0000 0405 0607 0809 0a0b 0c0d 0e0f
+	0x0010:  1011 1213 1415 1617 1819 1a1b 1c1d 1e1f
+	0x0020:  2021 2223 2425 2627 2829 2a2b 2c2d
+$`, r.stdout.String())
+	// A frame cut by -s prints what its first bytes tell.
+	r, srv = dumpClient(t, "-s", "50", "-c", "1")
 	inject(t, srv, frames[:1])
 	require.Equal(t, 0, r.wait(t))
-	assert.Contains(t, r.stdout.String(), " length 74, captured 50: "+ab+"IPv4 10.0.0.1 > 10.0.0.2, UDP 4000 > 4001, payload 8 bytes\n")
+	assert.Regexp(t, `^\d\d:\d\d:\d\d\.\d{6} IP 10\.0\.0\.1\.4000 > 10\.0\.0\.2\.4001: UDP, length 32\n$`, r.stdout.String())
 }
 
 // A filter made by the real tcpdump keeps exactly the UDP frames (IPv4
