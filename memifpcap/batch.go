@@ -30,10 +30,19 @@ type Message struct {
 	// N is the frame's full length (ReadBatch; CaptureInfo.Length too) or
 	// the bytes sent (WriteBatch).
 	N int
-	// CaptureInfo is set by ReadBatch: one Timestamp for the whole batch
-	// (memif carries none; the batch is stamped when it is taken off the
-	// ring), CaptureLength and Length. AncillaryData is left nil, so that a
-	// batch boxes nothing; the queue is in Queue and the metadata word is in Metadata.
+	// CaptureInfo is set by ReadBatch: Timestamp, CaptureLength and
+	// Length. memif carries no time, so a frame's Timestamp is when the
+	// reader took it off the ring, with the clock read once per batch:
+	// the batch's last frame gets that reading, and the frames before it
+	// are spread evenly back over the time since the queue's previous
+	// read, at most 1 µs apart (after an idle spell a batch most likely
+	// arrived in a burst). So the stamps of a queue increase (strictly,
+	// unless frames come faster than one a nanosecond), each lies after
+	// the previous read and at or before the read that took the frame,
+	// and a frame read alone is stamped when it was seen.
+	// Config.BatchTimestamps gives the whole batch the one reading
+	// instead. AncillaryData is left nil, so that a batch boxes nothing;
+	// the queue is in Queue and the metadata word is in Metadata.
 	CaptureInfo gopacket.CaptureInfo
 	// Metadata is the metadata word of the packet's first descriptor
 	// (ReadBatch); see AncillaryMetadata.
@@ -166,9 +175,8 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	}
 	// Released on the next read, as for ZeroCopyReadPacketData.
 	st.held = s
-	now := time.Now()
+	st.stamp(ms[:count], time.Now(), q.h.cfg.BatchTimestamps)
 	for i := range ms[:count] {
-		ms[i].CaptureInfo.Timestamp = now
 		ms[i].Queue = q.id
 	}
 	c := &q.stats
@@ -180,9 +188,32 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	return count, nil
 }
 
+// maxStampSpacing is the most time ReadBatch puts between the timestamps
+// of two frames of one batch (see Message.CaptureInfo): after an idle
+// spell, a batch's frames most likely arrived in a burst just before it
+// was read, not spread over the whole idle time.
+const maxStampSpacing = time.Microsecond
+
+// stamp sets the timestamps of a batch taken off the ring at now; see
+// Message.CaptureInfo. One clock reading per batch: the rest is
+// arithmetic on it, so the monotonic clock orders the stamps.
+func (st *rxState) stamp(ms []Message, now time.Time, same bool) {
+	step := time.Duration(0)
+	if k := len(ms); k > 1 && !same {
+		step = min(now.Sub(st.stamped)/time.Duration(k), maxStampSpacing)
+		step = max(step, 0)
+	}
+	t := now
+	for i := len(ms) - 1; i >= 0; i-- {
+		ms[i].CaptureInfo.Timestamp = t
+		t = t.Add(-step)
+	}
+	st.stamped = now
+}
+
 // fill trims m.Buffers, the views of an n-byte packet the filter accepted,
 // to the bytes a read returns, sets m's lengths and returns the capture
-// length. The timestamp is set by the caller, once per batch.
+// length. The timestamps are set by stamp, once the batch is known.
 func (st *rxState) fill(m *Message, n int, meta uint32) int {
 	capLen := min(n, st.snapLen, st.keep)
 	if capLen < n {

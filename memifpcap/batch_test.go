@@ -70,6 +70,7 @@ func TestBatchBothDirections(t *testing.T) {
 			}()
 			in := make([]memifpcap.Message, 8)
 			batches := 0
+			var prev time.Time
 			for i := 0; i < total; {
 				n, err := dir.rx.ReadBatch(in)
 				require.NoError(t, err)
@@ -83,7 +84,12 @@ func TestBatchBothDirections(t *testing.T) {
 					require.Equal(t, len(want), m.CaptureInfo.Length)
 					require.Equal(t, len(want), m.CaptureInfo.CaptureLength)
 					require.False(t, m.CaptureInfo.Timestamp.IsZero())
-					require.Equal(t, in[0].CaptureInfo.Timestamp, m.CaptureInfo.Timestamp, "one timestamp per batch")
+					// Each frame its own stamp, in order, at most 1 µs apart
+					// within a batch.
+					ts := m.CaptureInfo.Timestamp
+					require.False(t, ts.Before(prev), "frame %d stamped before the frame before it", i)
+					require.LessOrEqual(t, in[n-1].CaptureInfo.Timestamp.Sub(ts), time.Duration(n-1)*time.Microsecond, "frame %d", i)
+					prev = ts
 					i++
 				}
 			}

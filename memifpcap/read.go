@@ -19,9 +19,15 @@ type rxState struct {
 	segs    [][]byte // reused per read: the segments of the current packet
 	scratch []byte   // gather buffer for chained packets, SnapLen bytes
 	snapLen int
+	// stamped is the clock reading of the last read that took frames: a
+	// batch's frames were published after it (see Message.CaptureInfo).
+	stamped time.Time
 	// ancChunk is what is left of the chunk freshAncillary carves the
 	// copying path's AncillaryData slices from.
 	ancChunk []any
+	// dataChunk is what is left of the chunk fresh carves copied frames
+	// from.
+	dataChunk []byte
 
 	// held is the session whose slot backs the slice the last
 	// ZeroCopyReadPacketData returned; it is released on the next read.
@@ -102,7 +108,9 @@ func (h *Handle) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) 
 
 // ReadPacketData returns the next frame in memory the caller owns. It waits
 // as described for ZeroCopyReadPacketData. CaptureInfo.AncillaryData is a
-// new slice too: AncillaryQueue, then AncillaryMetadata.
+// new slice too: AncillaryQueue, then AncillaryMetadata. Frames of up to
+// 4 KiB are cut from shared 32 KiB blocks (capacity capped, so appending
+// to one never touches another): a frame kept keeps its block alive.
 func (q *RxQueue) ReadPacketData() (data []byte, ci gopacket.CaptureInfo, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -119,13 +127,34 @@ func (q *RxQueue) readCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
 		return nil, gopacket.CaptureInfo{}, err
 	}
 	st := &q.st
-	data := make([]byte, min(n, st.snapLen, st.keep))
+	data := st.fresh(min(n, st.snapLen, st.keep))
 	gather(data, segs)
 	meta := s.rx[q.id].Metadata()
 	s.rx[q.id].Release()
 	ci := q.captured(len(data), n)
 	ci.AncillaryData = st.freshAncillary(meta)
 	return data, ci, nil
+}
+
+// dataChunk is the size of the blocks the copying path carves frames of
+// up to dataChunk/8 bytes from, and dataChunk/8 that bound.
+const dataChunk = 32 << 10
+
+// fresh returns n bytes of memory of the caller's own for a copied frame.
+// Small frames are carved, their capacity capped, from a chunk allocated
+// once per dataChunk bytes, so that ReadPacketData does not pay an
+// allocation (and its share of the garbage collector) per 64-byte frame;
+// a frame held keeps its chunk, at most 32 KiB, alive.
+func (st *rxState) fresh(n int) []byte {
+	if n > dataChunk/8 {
+		return make([]byte, n)
+	}
+	if len(st.dataChunk) < n {
+		st.dataChunk = make([]byte, dataChunk)
+	}
+	b := st.dataChunk[:n:n]
+	st.dataChunk = st.dataChunk[n:]
+	return b
 }
 
 // ancillaryChunk is how many frames' AncillaryData slices one allocation
@@ -230,7 +259,9 @@ func (q *RxQueue) captured(capLen, length int) gopacket.CaptureInfo {
 	if capLen < length {
 		bump(&c.truncated, 1)
 	}
-	return gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: capLen, Length: length}
+	now := time.Now()
+	q.st.stamped = now
+	return gopacket.CaptureInfo{Timestamp: now, CaptureLength: capLen, Length: length}
 }
 
 // gather copies segments into dst until it is full and returns the count.

@@ -47,10 +47,10 @@ func Example() {
 		fmt.Printf("packet of %d bytes in %d descriptors\n", n, len(p))
 	}
 	rx.Release()
-	fmt.Println("free slots:", tx.Free())
+	fmt.Println("slots in flight:", tx.InFlight())
 	// Output:
 	// signal the eventfd: false
 	// packet of 5 bytes in 1 descriptors
 	// packet of 5000 bytes in 3 descriptors
-	// free slots: 16
+	// slots in flight: 0
 }

@@ -36,7 +36,7 @@ func TestClientReserveCommit(t *testing.T) {
 		}
 		bufs[i] = b
 	}
-	if got := tx.Reserved(); got != 3 {
+	if got := int(tx.reserved); got != 3 {
 		t.Fatalf("Reserved() = %d, want 3", got)
 	}
 	// Frame i sits at offset 3*i of its buffer.
@@ -47,7 +47,7 @@ func TestClientReserveCommit(t *testing.T) {
 			t.Fatalf("Commit %d: %v", i, err)
 		}
 	}
-	if got := tx.Reserved(); got != 0 {
+	if got := int(tx.reserved); got != 0 {
 		t.Fatalf("Reserved() = %d after three commits, want 0", got)
 	}
 	if h := w.srvC2S.Head(); h != 0 {
@@ -173,11 +173,11 @@ func TestReserveCommitErrors(t *testing.T) {
 	if !bytes.Equal(w.mem, before) {
 		t.Error("refused commits changed shared memory")
 	}
-	if tx.Publish() || tx.Reserved() != 4 {
-		t.Errorf("after refused commits: Publish had something to publish or Reserved() = %d, want 4", tx.Reserved())
+	if tx.Publish() || int(tx.reserved) != 4 {
+		t.Errorf("after refused commits: Publish had something to publish or Reserved() = %d, want 4", int(tx.reserved))
 	}
 	tx.Unreserve()
-	if got := tx.Reserved(); got != 0 {
+	if got := int(tx.reserved); got != 0 {
 		t.Fatalf("Reserved() = %d after Unreserve, want 0", got)
 	}
 	if err := tx.Commit(0, 1); !errors.Is(err, ErrBadCommit) {
@@ -195,8 +195,8 @@ func TestReserveCommitErrors(t *testing.T) {
 	if err := tx.Write(frame(5, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if tx.Reserved() != 0 {
-		t.Fatalf("Reserved() = %d after Write, want 0", tx.Reserved())
+	if int(tx.reserved) != 0 {
+		t.Fatalf("Reserved() = %d after Write, want 0", int(tx.reserved))
 	}
 	if !bytes.Equal(b[:3], frame(5, 3)) {
 		t.Fatal("Write did not use the slot that was reserved at the cursor")
@@ -206,8 +206,8 @@ func TestReserveCommitErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx.Reset()
-	if tx.Reserved() != 0 {
-		t.Fatalf("Reserved() = %d after Reset, want 0", tx.Reserved())
+	if int(tx.reserved) != 0 {
+		t.Fatalf("Reserved() = %d after Reset, want 0", int(tx.reserved))
 	}
 }
 
@@ -234,8 +234,8 @@ func TestServerReserveHostile(t *testing.T) {
 		if !errors.As(err, &de) || de.Reason != c.reason || de.Index != 0 {
 			t.Errorf("Reserve of %+v: %v, want a DescriptorError at index 0: %q", c.d, err, c.reason)
 		}
-		if tx.Reserved() != 0 {
-			t.Fatalf("a refused Reserve left %d reservations", tx.Reserved())
+		if int(tx.reserved) != 0 {
+			t.Fatalf("a refused Reserve left %d reservations", int(tx.reserved))
 		}
 	}
 	if got := tx.Stats().BadDescriptors; got != 4 {

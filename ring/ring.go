@@ -7,18 +7,11 @@ import (
 	"unsafe"
 )
 
-// Offsets inside the ring header and inside a descriptor (memif.h
-// memif_ring_t and memif_desc_t). The header's second cache line, holding
-// tail, starts at cacheLine; the descriptors start at 2*cacheLine.
+// Offsets inside the ring header (memif.h memif_ring_t). The header's second cache line, holding tail, starts at
+// cacheLine; the descriptors start at 2*cacheLine.
 const (
 	offCookie    = 0
 	offFlagsHead = 4 // flags u16 @4 and head u16 @6 share this u32 word
-
-	descOffFlags    = 0
-	descOffRegion   = 2
-	descOffLength   = 4
-	descOffOffset   = 8
-	descOffMetadata = 12
 )
 
 // The ring lives in shared memory in host byte order (no peer converts). Go
@@ -44,7 +37,12 @@ func halfShifts() (flags, head, tail uint) {
 // It does no bookkeeping of its own: the producer (Tx) and consumer (Rx) keep
 // the private cursors. Several Ring values may view the same memory.
 type Ring struct {
-	descs []byte // 1<<log2 descriptors
+	// descs are the 1<<log2 descriptors, typed: Desc has memif_desc_t's
+	// layout (flags u16 @0, region u16 @2, length u32 @4, offset u32 @8,
+	// metadata u32 @12, 16 bytes, host byte order) on every Go
+	// architecture, so a descriptor is read or written as one 16-byte value
+	// instead of five byte-slice accesses with their bounds checks.
+	descs []Desc
 
 	// cookie is the u32 at offset 0, written once by the client.
 	cookie *uint32
@@ -77,11 +75,12 @@ func NewRing(mem []byte, cacheLine int, log2 uint8) (*Ring, error) {
 		return nil, fmt.Errorf("memif ring: %d bytes of memory, a ring of %d slots with a %d-byte cache line needs %d",
 			len(mem), 1<<log2, cacheLine, need)
 	}
+	_ = mem[need-1] // the descriptors below are made from a pointer: prove they lie in mem
 	if addr := uintptr(unsafe.Pointer(unsafe.SliceData(mem))); addr%4 != 0 {
 		return nil, fmt.Errorf("memif ring: header at address %#x is not 4-byte aligned, so its words cannot be accessed atomically", addr)
 	}
 	return &Ring{
-		descs:     mem[2*cacheLine : need : need],
+		descs:     unsafe.Slice((*Desc)(unsafe.Pointer(&mem[2*cacheLine])), 1<<log2),
 		cookie:    (*uint32)(unsafe.Pointer(&mem[offCookie])),
 		flagsHead: (*uint32)(unsafe.Pointer(&mem[offFlagsHead])),
 		tail:      (*uint32)(unsafe.Pointer(&mem[cacheLine])),
@@ -164,7 +163,8 @@ func (r *Ring) StoreTail(t uint16) {
 	atomic.StoreUint32(r.tail, uint32(t)<<tailShift)
 }
 
-// Desc is one 16-byte descriptor.
+// Desc is one 16-byte descriptor, laid out as memif_desc_t (see
+// Ring.descs; TestDescLayout checks the offsets).
 type Desc struct {
 	Flags    uint16 // DescFlagNext: the packet continues in the next slot
 	Region   uint16 // region holding the buffer
@@ -173,40 +173,27 @@ type Desc struct {
 	Metadata uint32 // unused by every implementation
 }
 
-// desc returns the 16 bytes of the descriptor of the slot of idx.
-func (r *Ring) desc(idx uint16) []byte {
-	off := int(idx&r.mask) * DescSize
-	return r.descs[off : off+DescSize : off+DescSize]
+// slot returns the descriptor of index idx, a free-running counter: the
+// slot is idx & (N-1).
+func (r *Ring) slot(idx uint16) *Desc {
+	return &r.descs[idx&r.mask]
 }
 
-// Desc reads the descriptor of index idx, a free-running counter: the slot is
-// idx & (N-1). The peer may write it concurrently; callers read it once and
-// validate the copy.
+// Desc reads the descriptor of index idx. The peer may write it
+// concurrently; callers read it once and validate the copy.
 func (r *Ring) Desc(idx uint16) Desc {
-	b := r.desc(idx)
-	return Desc{
-		Flags:    binary.NativeEndian.Uint16(b[descOffFlags:]),
-		Region:   binary.NativeEndian.Uint16(b[descOffRegion:]),
-		Length:   binary.NativeEndian.Uint32(b[descOffLength:]),
-		Offset:   binary.NativeEndian.Uint32(b[descOffOffset:]),
-		Metadata: binary.NativeEndian.Uint32(b[descOffMetadata:]),
-	}
+	return *r.slot(idx)
 }
 
 // SetDesc writes the whole descriptor of index idx.
 func (r *Ring) SetDesc(idx uint16, d Desc) {
-	b := r.desc(idx)
-	binary.NativeEndian.PutUint16(b[descOffFlags:], d.Flags)
-	binary.NativeEndian.PutUint16(b[descOffRegion:], d.Region)
-	binary.NativeEndian.PutUint32(b[descOffLength:], d.Length)
-	binary.NativeEndian.PutUint32(b[descOffOffset:], d.Offset)
-	binary.NativeEndian.PutUint32(b[descOffMetadata:], d.Metadata)
+	*r.slot(idx) = d
 }
 
 // setFlagsLength writes only flags and length, as a server filling an S2C
 // slot must: region and offset belong to the client.
 func (r *Ring) setFlagsLength(idx uint16, flags uint16, length uint32) {
-	b := r.desc(idx)
-	binary.NativeEndian.PutUint16(b[descOffFlags:], flags)
-	binary.NativeEndian.PutUint32(b[descOffLength:], length)
+	d := r.slot(idx)
+	d.Flags = flags
+	d.Length = length
 }

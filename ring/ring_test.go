@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // le16/le32 give the host-order bytes of a value, the way the C peers lay out
@@ -206,4 +207,22 @@ func TestRingHeaderConcurrentHalves(t *testing.T) {
 		t.Errorf("final flags %d, want %d", got, lastFlags)
 	}
 	t.Logf("%d head stores, %d flags stores", heads, flags)
+}
+
+// Ring.descs views shared memory as []Desc: the struct must have
+// memif_desc_t's layout on every architecture.
+func TestDescLayout(t *testing.T) {
+	var d Desc
+	got := [...]uintptr{unsafe.Offsetof(d.Flags), unsafe.Offsetof(d.Region), unsafe.Offsetof(d.Length),
+		unsafe.Offsetof(d.Offset), unsafe.Offsetof(d.Metadata), unsafe.Sizeof(d), unsafe.Alignof(d)}
+	if want := [...]uintptr{0, 2, 4, 8, 12, DescSize, 4}; got != want {
+		t.Fatalf("Desc offsets, size, alignment = %v, want %v", got, want)
+	}
+	mem := make([]byte, RingBytes(64, 1))
+	r := mustRing(t, mem, 64, 1)
+	r.SetDesc(1, Desc{Flags: 0x0102, Region: 0x0304, Length: 0x05060708, Offset: 0x090a0b0c, Metadata: 0x0d0e0f10})
+	want := []byte{2, 1, 4, 3, 8, 7, 6, 5, 0xc, 0xb, 0xa, 9, 0x10, 0xf, 0xe, 0xd}
+	if got := mem[128+16 : 128+32]; binary.NativeEndian.Uint16([]byte{1, 0}) == 1 && !bytes.Equal(got, want) {
+		t.Fatalf("descriptor 1 in memory = % x, want % x", got, want)
+	}
 }

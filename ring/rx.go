@@ -15,14 +15,14 @@ type RxStats struct {
 	BadDescriptors uint64 // descriptors in those chains, bad or not
 }
 
-// Reasons recorded for a bad descriptor. They are constants so that skipping
-// one on the hot path does not allocate; the numbers are in the Desc.
+// Why a descriptor the peer wrote is refused. They are constants so that
+// refusing one on the hot path does not allocate: a Tx reports them in a
+// *DescriptorError, an Rx counts the chain in its Stats and skips it.
 const (
 	reasonRegion   = "region index out of range"
 	reasonBounds   = "offset+length runs past the end of the region"
 	reasonLength   = "length exceeds the buffer size"
 	reasonOverflow = "packet length does not fit an int"
-	reasonRing     = "chain fills the whole ring and still has NEXT on its last slot"
 )
 
 // Rx is the consumer of one ring: the server on a C2S ring, the client on an
@@ -46,8 +46,7 @@ type Rx struct {
 	// Next returned last.
 	meta uint32
 
-	lastBad DescriptorError
-	stats   RxStats
+	stats RxStats
 }
 
 // NewRx returns the consumer of r. Call Reset once the ring is live (at
@@ -144,14 +143,37 @@ func (x *Rx) loadPeer() error {
 // in region 0: a server must not move a client's buffers, so a hostile one
 // cannot point the client anywhere else.
 func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
+	// The common case, inline: a one-descriptor packet already published
+	// as far as the cached producer index knows. The descriptor is copied
+	// once and only the copy is checked and used.
+	if x.cursor != x.peer {
+		d := x.ring.Desc(x.cursor)
+		if d.Flags&DescFlagNext == 0 {
+			seg, reason := x.segment(x.cursor, d)
+			x.cursor++
+			if reason == "" {
+				x.stats.Packets++
+				x.stats.Bytes += uint64(d.Length)
+				x.stats.Descriptors++
+				x.meta = d.Metadata
+				return append(dst[:0], seg), int(d.Length), nil
+			}
+			x.stats.BadPackets++
+			x.stats.BadDescriptors++
+		}
+	}
+	return x.nextChain(dst)
+}
+
+// nextChain is Next for everything but a published one-descriptor packet:
+// loading the producer's index, chains, and skipping bad chains.
+func (x *Rx) nextChain(dst [][]byte) (segs [][]byte, n int, err error) {
 	loaded := false
 	for {
 		segs = dst[:0]
 		var total uint64
-		bad := ""
-		var badIdx uint16
-		var badDesc Desc
-		var first, last Desc
+		bad := false
+		var first Desc
 		avail := x.peer - x.cursor
 		var used uint16
 		for {
@@ -159,8 +181,7 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 				if avail == x.n {
 					// The producer can never add to this chain:
 					// every slot is already published.
-					// Report the copy that was checked, not a re-read.
-					bad, badIdx, badDesc = reasonRing, x.cursor+used-1, last
+					bad = true
 					break
 				}
 				if loaded {
@@ -178,29 +199,24 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 			if used == 0 {
 				first = d
 			}
-			last = d
 			used++
-			if bad == "" {
+			if !bad {
 				seg, reason := x.segment(idx, d)
 				if reason == "" && total+uint64(d.Length) > math.MaxInt {
 					reason = reasonOverflow
 				}
-				if reason != "" {
-					bad, badIdx, badDesc = reason, idx, d
-				} else {
-					segs = append(segs, seg)
-					total += uint64(d.Length)
-				}
+				bad = reason != ""
+				segs = append(segs, seg)
+				total += uint64(d.Length)
 			}
 			if d.Flags&DescFlagNext == 0 {
 				break
 			}
 		}
 		x.cursor += used
-		if bad != "" {
+		if bad {
 			x.stats.BadPackets++
 			x.stats.BadDescriptors += uint64(used)
-			x.lastBad = DescriptorError{Index: badIdx, Desc: badDesc, Reason: bad}
 			continue
 		}
 		x.stats.Packets++
@@ -277,10 +293,3 @@ func (x *Rx) Metadata() uint32 { return x.meta }
 
 // Stats returns the counters, cumulative since NewRx.
 func (x *Rx) Stats() RxStats { return x.stats }
-
-// LastBadDescriptor returns the descriptor that made Next skip the most
-// recent bad chain, and false if none was ever skipped. It is meant for
-// diagnostics when Stats().BadPackets grows.
-func (x *Rx) LastBadDescriptor() (DescriptorError, bool) {
-	return x.lastBad, x.lastBad.Reason != ""
-}

@@ -151,16 +151,6 @@ func (t *Tx) FramesInFlight() int {
 	return frames
 }
 
-// Free loads the peer's index (one atomic load) and returns the number of
-// free slots, reserved ones included (Write drops reservations). It returns 0
-// if the peer corrupted the ring; Write then reports the *CorruptError.
-func (t *Tx) Free() int {
-	if t.loadPeer() != nil {
-		return 0
-	}
-	return int(t.free())
-}
-
 // Write copies frame into a whole chain of descriptors at the private cursor:
 // DescFlagNext on every descriptor but the last, and flags written
 // explicitly on each one, because DPDK 22.11 leaves a stale NEXT in a reused
@@ -189,6 +179,9 @@ func (t *Tx) Write(frame []byte) error {
 	if len(frame) == 0 {
 		return ErrEmptyFrame
 	}
+	if t.writeOne(frame) {
+		return nil
+	}
 	src := source{cur: frame}
 	if t.client {
 		return t.writeClient(&src, uint64(len(frame)))
@@ -215,6 +208,46 @@ func (t *Tx) WriteVector(frame [][]byte) error {
 		return t.writeClient(&src, size)
 	}
 	return t.writeServer(&src, size)
+}
+
+// writeOne is Write's common case, inline: a frame that fits one buffer,
+// into a slot the cached peer index already says is free. It reports
+// false, having written nothing, for anything else (a chain, a ring that
+// looks full, a buffer the client offered that needs checking in detail),
+// which the general path handles. A server copies the client's descriptor
+// once and uses only the copy, checked as offered checks it.
+func (t *Tx) writeOne(frame []byte) bool {
+	size := uint64(len(frame))
+	idx := t.cursor
+	if t.client {
+		if size > uint64(t.bufSize) || t.peer+t.n == idx {
+			return false
+		}
+		// Config.check proved every slot's buffer lies in region 0.
+		off := t.slotOffset(idx)
+		copy(t.regions[0][off:uint64(off)+size], frame)
+		t.ring.SetDesc(idx, Desc{Flags: 0, Region: 0, Length: uint32(size), Offset: off})
+	} else {
+		if t.peer == idx {
+			return false
+		}
+		d := t.ring.Desc(idx)
+		if size > uint64(d.Length) || (t.bufSize != 0 && size > uint64(t.bufSize)) ||
+			int(d.Region) >= len(t.regions) {
+			return false
+		}
+		r := t.regions[d.Region]
+		if uint64(d.Offset)+uint64(d.Length) > uint64(len(r)) {
+			return false // refused, and counted, by writeServer
+		}
+		copy(r[d.Offset:uint64(d.Offset)+size], frame)
+		t.ring.setFlagsLength(idx, 0, uint32(size))
+	}
+	t.cursor = idx + 1
+	t.stats.Packets++
+	t.stats.Bytes += size
+	t.stats.Descriptors++
+	return true
 }
 
 // source is the frame Write or WriteVector copies into the ring: cur is
@@ -447,9 +480,6 @@ func (t *Tx) Commit(off, n int) error {
 // returned must not be used afterwards: Write or the next Reserve hands
 // them out again.
 func (t *Tx) Unreserve() { t.reserved = 0 }
-
-// Reserved is the number of outstanding reservations.
-func (t *Tx) Reserved() int { return int(t.reserved) }
 
 // Publish makes everything written (or committed) since the last Publish
 // visible to the peer with one atomic store of our index (head for a client,

@@ -474,18 +474,16 @@ func (r *reader) write(d *dump, out sink, ms []memifpcap.Message) (done bool, er
 		}
 		ms = ms[:min(uint64(len(ms)), count-n)]
 	}
-	for i := range ms {
-		m := &ms[i]
-		if d.ng {
-			m.CaptureInfo.InterfaceIndex = r.q.ID()
-		}
-		if err := out.writePacket(m.CaptureInfo, r.frame(m.Buffers)); err != nil {
-			d.captured.Store(n)
-			return true, err
-		}
-		n++
+	iface := 0
+	if d.ng {
+		iface = r.q.ID()
 	}
+	k, err := writeFrames(out, ms, iface, r)
+	n += uint64(k)
 	d.captured.Store(n)
+	if err != nil {
+		return true, err
+	}
 	return n == d.o.count, nil
 }
 

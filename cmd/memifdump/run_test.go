@@ -417,10 +417,14 @@ func TestWriteError(t *testing.T) {
 	// Many frames: the error comes when the buffer fills, mid-capture,
 	// and memifdump stops by itself.
 	r, srv = dumpClient(t, "-w", "/dev/full", "-F", "pcapng")
-	frames := udpFrames(t, 200) // over the 64 KiB buffer
-	for _, f := range frames {
-		if srv.WritePacketData(f) != nil {
-			break
+	frames := udpFrames(t, 200)
+send:
+	for sent := 0; sent <= blockSize; { // over the output buffer
+		for _, f := range frames {
+			if srv.WritePacketData(f) != nil {
+				break send
+			}
+			sent += len(f)
 		}
 	}
 	require.Equal(t, 1, r.wait(t))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -25,11 +24,37 @@ type sink interface {
 	close() error
 }
 
+// batchSink is a sink that takes a whole batch in one call (the file sink):
+// nothing per frame that can be done per batch.
+type batchSink interface {
+	// writeBatch writes the frames of ms, each on pcapng interface iface,
+	// and returns how many it wrote.
+	writeBatch(ms []memifpcap.Message, iface int) (int, error)
+}
+
+// writeFrames hands a batch read on pcapng interface iface to out and
+// returns how many frames it took: in one call to a batchSink, else frame
+// by frame, each made contiguous by r.
+func writeFrames(out sink, ms []memifpcap.Message, iface int, r *reader) (int, error) {
+	if b, ok := out.(batchSink); ok {
+		return b.writeBatch(ms, iface)
+	}
+	for i := range ms {
+		ci := ms[i].CaptureInfo
+		ci.InterfaceIndex = iface
+		if err := out.writePacket(ci, r.frame(ms[i].Buffers)); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
+// outputBuffer is the size of the text output's buffer (the capture file's
+// is blockSize).
+const outputBuffer = 64 << 10
+
 // errFileLimit ends a capture whose -G rotation made the -W files.
 var errFileLimit = errors.New("file limit reached")
-
-// outputBuffer is the size of the buffer between the writer and the file.
-const outputBuffer = 64 << 10
 
 // fileSink writes pcap or pcapng files and rotates them as tcpdump's -C, -W
 // and -G do.
@@ -62,7 +87,7 @@ type fileSink struct {
 	name string   // the file being written
 	f    *os.File // nil for standard output
 	cw   countWriter
-	bw   *bufio.Writer
+	out  block // records are encoded straight into it
 	pw   *pcapgo.Writer
 	nw   *pcapgo.NgWriter
 
@@ -90,7 +115,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // open starts the first file. The -G interval starts now.
 func (s *fileSink) open(now time.Time) error {
-	s.bw = bufio.NewWriterSize(&s.cw, outputBuffer)
 	s.opened = now
 	width := 0
 	if s.sizeLimit > 0 {
@@ -116,20 +140,21 @@ func (s *fileSink) openFile(name string) error {
 		s.f, s.cw.w = f, f
 		s.live.Store(f)
 	}
-	s.bw.Reset(&s.cw)
+	s.out.reset(&s.cw, maxRecord(s.snapLen))
 	if s.ng {
 		opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
 			Hardware:    runtime.GOARCH,
 			OS:          runtime.GOOS,
 			Application: "memifdump",
 		}}
-		// NgWriter wraps bw in a bufio.Writer of 4 KiB, and bufio returns
-		// bw itself for that, so there is a single buffer to flush.
+		// NgWriter writes the section and interface blocks (and, at
+		// the end, the statistics) into a bufio.Writer of its own,
+		// flushed into out after each use; the packets bypass it.
 		intfs := s.queues
 		if len(intfs) == 0 {
 			intfs = []pcapgo.NgInterface{s.intf}
 		}
-		nw, err := pcapgo.NewNgWriterInterface(s.bw, intfs[0], opts)
+		nw, err := pcapgo.NewNgWriterInterface(&s.out, intfs[0], opts)
 		if err != nil {
 			return s.writeError(err)
 		}
@@ -138,19 +163,22 @@ func (s *fileSink) openFile(name string) error {
 				return s.writeError(err)
 			}
 		}
+		if err := nw.Flush(); err != nil {
+			return s.writeError(err)
+		}
 		s.nw = nw
 	} else {
 		if s.nano {
-			s.pw = pcapgo.NewWriterNanos(s.bw)
+			s.pw = pcapgo.NewWriterNanos(&s.out)
 		} else {
-			s.pw = pcapgo.NewWriter(s.bw)
+			s.pw = pcapgo.NewWriter(&s.out)
 		}
 		if err := s.pw.WriteFileHeader(uint32(s.snapLen), s.linkType); err != nil {
 			return s.writeError(err)
 		}
 	}
 	if s.flushEach {
-		if err := s.bw.Flush(); err != nil {
+		if err := s.out.Flush(); err != nil {
 			return s.writeError(err)
 		}
 	}
@@ -170,9 +198,12 @@ func (s *fileSink) closeFile() error {
 				break
 			}
 		}
+		if err == nil {
+			err = s.nw.Flush()
+		}
 	}
 	if err == nil {
-		err = s.bw.Flush()
+		err = s.out.Flush()
 	}
 	if err != nil {
 		err = s.writeError(err)
@@ -218,33 +249,48 @@ func (s *fileSink) writeError(err error) error {
 
 // size is how large the current file is, buffered bytes included, as
 // tcpdump's pcap_dump_ftell reports it.
-func (s *fileSink) size() int64 { return s.cw.n + int64(s.bw.Buffered()) }
+func (s *fileSink) size() int64 { return s.cw.n + int64(s.out.Buffered()) }
 
-// writePacket rotates first, exactly where tcpdump's dump_packet_and_trunc
-// does: -G when the interval has passed (a frame's timestamp is the time it
-// was taken off the ring), then -C when the file is already over the size.
+// writePacket writes one frame; see writeBatch.
 func (s *fileSink) writePacket(ci gopacket.CaptureInfo, data []byte) error {
-	if s.rotate > 0 && ci.Timestamp.Sub(s.opened) >= s.rotate {
-		if err := s.rotateTime(ci.Timestamp); err != nil {
+	if ci.CaptureLength != len(data) || ci.CaptureLength > ci.Length {
+		return s.writeError(fmt.Errorf("capture length %d, length %d, %d bytes of data", ci.CaptureLength, ci.Length, len(data)))
+	}
+	if err := s.rotateBefore(ci.Timestamp); err != nil {
+		return err
+	}
+	one := [1][]byte{data}
+	return s.record(ci.Timestamp, ci.CaptureLength, ci.Length, ci.InterfaceIndex, one[:])
+}
+
+// writeBatch writes the frames of a batch read (Message.Buffers hold
+// CaptureLength bytes, as ReadBatch trims them), each record encoded
+// straight into the output buffer, with no call per frame but record's.
+func (s *fileSink) writeBatch(ms []memifpcap.Message, iface int) (int, error) {
+	for i := range ms {
+		ci := &ms[i].CaptureInfo
+		if err := s.rotateBefore(ci.Timestamp); err != nil {
+			return i, err
+		}
+		if err := s.record(ci.Timestamp, ci.CaptureLength, ci.Length, iface, ms[i].Buffers); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
+// rotateBefore rotates before a frame stamped ts is written, exactly where
+// tcpdump's dump_packet_and_trunc does: -G when the interval has passed (a
+// frame's timestamp is when it was taken off the ring), then -C when the
+// file is already over the size.
+func (s *fileSink) rotateBefore(ts time.Time) error {
+	if s.rotate > 0 && ts.Sub(s.opened) >= s.rotate {
+		if err := s.rotateTime(ts); err != nil {
 			return err
 		}
 	}
 	if s.sizeLimit > 0 && s.size() > s.sizeLimit {
-		if err := s.rotateSize(ci.Timestamp); err != nil {
-			return err
-		}
-	}
-	var err error
-	if s.nw != nil {
-		err = s.nw.WritePacket(ci, data)
-	} else {
-		err = s.pw.WritePacket(ci, data)
-	}
-	if err == nil && s.flushEach {
-		err = s.bw.Flush()
-	}
-	if err != nil {
-		return s.writeError(err)
+		return s.rotateSize(ts)
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ type options struct {
 	wait     time.Duration
 	read     string
 	cpuprof  string
+	batchTS  bool
 }
 
 // errUsage marks a bad command line (exit status 2).
@@ -60,6 +61,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.rxMode, "rx-mode", "adaptive", "how a receiver waits: poll (busy-poll, never sleep), interrupt or adaptive (poll briefly, then sleep on the interrupt)")
 	fs.BoolVar(&o.pingpong, "pingpong", false, "with -mode gen: send one frame at a time, wait for the echo and report round-trip times")
 	fs.StringVar(&o.read, "read", "batch", "sink: the read `call`: batch (ReadBatch/PollBatch), zerocopy (ZeroCopyReadPacketData), copy (ReadPacketData) or into (ReadPacketDataTo)")
+	fs.BoolVar(&o.batchTS, "batch-timestamps", false, "receivers: one timestamp per batch read instead of one per frame (Config.BatchTimestamps), to measure what per-frame timestamps cost")
 	fs.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the measurement to `file` (go tool pprof)")
 	o.conn.RegisterWait(fs)
 	if err := fs.Parse(args); err != nil {
@@ -163,6 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// even when nothing moves.
 	cfg.RxQueues, cfg.TxQueues = o.queues, o.queues
 	cfg.RxMode, _ = memifpcap.ParseRxMode(o.rxMode) // checked by parseArgs
+	cfg.BatchTimestamps = o.batchTS
 	cfg.ReadTimeout = 100 * time.Millisecond
 	cfg.WriteTimeout = 100 * time.Millisecond
 	// measure drains the rings itself, while the peer takes frames, and

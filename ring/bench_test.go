@@ -1,0 +1,57 @@
+package ring
+
+import "testing"
+
+// The ring alone on plain memory, one goroutine playing both sides: what
+// one frame costs the producer (Write) and the consumer (Next) with
+// everything else (processes, caches shared between CPUs) taken away. A
+// batch is Write×batch, Publish, Next×batch, Release, as memifperf -batch
+// does on each side; ns/op is per frame, both sides together.
+func BenchmarkRing(b *testing.B) {
+	for _, dir := range []Direction{C2S, S2C} {
+		for _, size := range []int{64, 1500} {
+			b.Run(dir.String()+"/"+itoa(size), func(b *testing.B) { benchRing(b, dir, size, 256) })
+		}
+	}
+}
+
+func itoa(n int) string {
+	if n == 64 {
+		return "64B"
+	}
+	return "1500B"
+}
+
+func benchRing(b *testing.B, dir Direction, size, batch int) {
+	w := newWorld(b, 10, 2048)
+	var tx *Tx
+	var rx *Rx
+	if dir == C2S {
+		tx, rx = w.clientTx(), w.serverRx(2048)
+	} else {
+		rx = w.clientRx()
+		rx.Reset()
+		tx = w.serverTx(0)
+	}
+	f := frame(0, size)
+	var dst [8][]byte
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		k := min(batch, b.N-done)
+		for range k {
+			if err := tx.Write(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tx.Publish()
+		for range k {
+			if _, _, err := rx.Next(dst[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rx.Release()
+		done += k
+	}
+}
