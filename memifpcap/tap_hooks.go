@@ -1,0 +1,70 @@
+package memifpcap
+
+import (
+	"context"
+
+	"github.com/memifpcap/memifpcap/control"
+)
+
+// Hooks for programs that join two links, such as the memif tap (package
+// memiftap), kept apart from the hot paths.
+
+// Disconnect ends the current link, if any, sending reason to the peer in
+// DISCONNECT (cut to memif's 96 bytes), as Close does with "Device
+// closed"; the Handle stays open: a client reconnects after
+// ReconnectInterval (unless negative) and a server accepts its next
+// client. A program that forwards between two links tells one peer why
+// with it when the other link went ("upstream peer disconnected: ...").
+//
+// As Close does, it first hands back the slots the last zero-copy reads
+// still hold (when no read is running), so that the peer sees every frame
+// we took as taken. Frames the peer had not taken from our transmit rings
+// count in Stats().TxLost. Disconnect returns once the link is torn down.
+// It does nothing while the link is down.
+func (h *Handle) Disconnect(reason string) {
+	if reason == "" {
+		reason = control.ReasonDeviceClosed
+	}
+	if s := h.sess.Load(); s != nil {
+		s.closeWith(reason)
+	}
+}
+
+// DownReason says why the link went down: while it is down, the reason of
+// its last ending, as its reads report it in ErrLinkDown ("peer
+// disconnected: Device closed", "peer closed the control channel"); ""
+// while it is up or before it ever came up.
+func (h *Handle) DownReason() string {
+	s := h.sess.Load()
+	if s != nil {
+		if s.down.Load() {
+			return s.reason // written before down was set
+		}
+		return ""
+	}
+	if t := h.lastTorn.Load(); t != nil {
+		return t.reason
+	}
+	return ""
+}
+
+// WaitLinkDown waits until the link is down, and returns DownReason; it
+// returns ErrClosed when the Handle is closed and ctx.Err() when ctx ends
+// first. It returns at once while the link is down.
+func (h *Handle) WaitLinkDown(ctx context.Context) (string, error) {
+	for {
+		ch := h.stateChan()
+		if h.closed.Load() {
+			return "", ErrClosed
+		}
+		if !h.LinkUp() {
+			return h.DownReason(), nil
+		}
+		select {
+		case <-ch:
+		case <-h.done:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
