@@ -40,8 +40,9 @@ type options struct {
 	timed     bool // -w holds time fields
 	bpfFile   string
 	prog      []bpf.RawInstruction
-	read      string // -r: print this capture file instead of capturing
-	queue     int    // -queue: the only receive queue captured, -1 for all
+	read      string      // -r: print this capture file instead of capturing
+	queue     int         // -queue: the only receive queue captured, -1 for all
+	tap       *tapOptions // -tap-socket: tap mode (tap.go)
 }
 
 func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
@@ -67,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	bpfFile := fs.String("bpf", "", "filter with the classic BPF program in `file` (tcpdump -ddd output)")
 	read := fs.String("r", "", "print the frames of the pcap or pcapng `file` (- for standard input) instead of capturing, as tcpdump -r; -bpf filters them")
 	queue := fs.Int("queue", -1, "capture only receive `queue` Q (0 to -rx-queues minus 1); default every queue")
+	tapf := registerTap(fs)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,6 +89,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{cfg: cfg, write: *write, flushEach: *flushEach, nano: *nano, bpfFile: *bpfFile, read: *read, queue: *queue}
 	if isSet(fs, "queue") && (o.queue < 0 || o.queue >= cfg.RxQueues) {
 		return nil, usagef("-queue %d: want 0 to %d (-rx-queues %d)", o.queue, cfg.RxQueues-1, cfg.RxQueues)
+	}
+	if o.tap, err = tapf.options(fs, o); err != nil {
+		return nil, err
 	}
 	if o.read != "" && o.write != "" {
 		return nil, usagef("-r prints a file: it cannot be combined with -w")
@@ -188,6 +193,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if o.tap != nil {
+		return runTapMode(ctx, o, stdout, stderr)
 	}
 	d := &dump{o: o, stderr: stderr}
 	if err := d.run(ctx, stdout); err != nil {
