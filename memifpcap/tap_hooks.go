@@ -68,3 +68,26 @@ func (h *Handle) WaitLinkDown(ctx context.Context) (string, error) {
 		}
 	}
 }
+
+// RefuseClients makes a server Handle refuse every client from now on
+// with reason in DISCONNECT (it keeps listening), until called with "".
+// A program that takes one link at a time (the tap) calls it once its
+// link is up, so that no next client is admitted between the end of that
+// link and the program's Close: Admit already refuses "Already connected"
+// while a link is up, and this keeps refusing after it. A client Handle
+// ignores it.
+func (h *Handle) RefuseClients(reason string) {
+	if reason == "" {
+		h.refuse.Store(nil)
+		return
+	}
+	h.refuse.Store(&reason)
+}
+
+// refusing is RefuseClients's reason, or "".
+func (h *Handle) refusing() string {
+	if r := h.refuse.Load(); r != nil {
+		return *r
+	}
+	return ""
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/memifpcap/memifpcap/control"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
@@ -95,6 +96,11 @@ func (t *Tap) open(ctx context.Context, s Side, c memifpcap.Config) (*memifpcap.
 		h.Close()
 		return nil, fmt.Errorf("%s: %w", s, err)
 	}
+	// One link per Handle: a server Handle must not admit a next client
+	// between this link's end and the cycle's Close. "Already connected"
+	// is what a client meets while a server still holds its last link,
+	// and it retries.
+	h.RefuseClients(control.ReasonAlreadyConnected)
 	return h, nil
 }
 
@@ -165,8 +171,10 @@ func (t *Tap) forward(ctx context.Context, hs [2]*memifpcap.Handle) {
 	cancel()
 	from[0].Wait()
 	from[1].Wait()
-	t.dirs[Upstream].untaken.Add(hs[Downstream].Stats().TxLost)
-	t.dirs[Downstream].untaken.Add(hs[Upstream].Stats().TxLost)
+	for _, s := range []Side{Upstream, Downstream} {
+		t.dirs[s].untaken.Add(hs[s.other()].Stats().TxLost)
+		t.dirs[s].bad.Add(hs[s].Stats().BadDescriptors)
+	}
 }
 
 // endCycle handles the first link that went down: its forwarders hand on

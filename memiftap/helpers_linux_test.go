@@ -23,6 +23,17 @@ func frameFor(from Side, q, seq int) []byte {
 	return b
 }
 
+// fixedLen is the length of the frames of the streaming tests (when
+// frameFor makes a frame this long, it is the same frame).
+const fixedLen = 201
+
+// fixedFrame is frameFor at fixedLen bytes.
+func fixedFrame(from Side, q, seq int) []byte {
+	b := make([]byte, fixedLen)
+	fillFrame(b, from, q, seq)
+	return b
+}
+
 func fillFrame(b []byte, from Side, q, seq int) {
 	// An Ethernet header the tools decode, then (from, q, seq), then a
 	// pattern.
@@ -49,6 +60,9 @@ func checkFrame(b []byte, wantFrom Side, wantQ, wantSeq int) string {
 		return fmt.Sprintf("got frame (from %v, queue %d, seq %d, %d bytes), want (from %v, queue %d, seq %d)", from, q, seq, len(b), wantFrom, wantQ, wantSeq)
 	}
 	want := frameFor(from, q, seq)
+	if len(b) == fixedLen {
+		want = fixedFrame(from, q, seq)
+	}
 	if string(b) != string(want) {
 		return fmt.Sprintf("frame (from %v, queue %d, seq %d): %d bytes differ from the %d sent", from, q, seq, len(b), len(want))
 	}

@@ -91,7 +91,7 @@ func testLinkFollows(t *testing.T, killed Side) {
 	survivor := killed.other()
 
 	// The survivor sends without pause; the killed side receives.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var sent atomic.Int64
 	sendCtx, stopSending := context.WithCancel(ctx)

@@ -108,6 +108,10 @@ type DirStats struct {
 	// Dropped are frames the other link can never carry: empty, or
 	// needing more descriptors than its ring has slots.
 	Dropped uint64
+	// BadDescriptors are descriptors this link's peer wrote that failed
+	// a bounds check: skipped, never forwarded (counted when the link's
+	// cycle ends).
+	BadDescriptors uint64
 	// Recorded, NotRecorded and Filtered are the capture's: frames
 	// written to the file, frames the filter accepted that found the
 	// spool full (tcpdump's "dropped by kernel"), frames the filter
@@ -136,7 +140,7 @@ type Tap struct {
 
 // dirCounters are DirStats's forwarding counts, added per batch.
 type dirCounters struct {
-	frames, bytes, untaken, lost, dropped atomic.Uint64
+	frames, bytes, untaken, lost, dropped, bad atomic.Uint64
 }
 
 // New checks cfg and returns a Tap; nothing is opened before Run.
@@ -180,7 +184,7 @@ func (t *Tap) Stats() Stats {
 	for i, d := range []*DirStats{&st.FromUpstream, &st.FromDownstream} {
 		c := &t.dirs[i]
 		*d = DirStats{Frames: c.frames.Load(), Bytes: c.bytes.Load(), Untaken: c.untaken.Load(),
-			Lost: c.lost.Load(), Dropped: c.dropped.Load()}
+			Lost: c.lost.Load(), Dropped: c.dropped.Load(), BadDescriptors: c.bad.Load()}
 		if t.rec != nil {
 			d.Recorded, d.NotRecorded, d.Filtered = t.rec.stats(i)
 		}
