@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +76,19 @@ type recorder struct {
 	done  chan struct{} // closed by the writer when it ended
 	err   error         // the first write error, set by the writer before done
 	dead  atomic.Bool   // W failed: nothing more is recorded
+	// quit, closed by abort when the tap stops, releases Lossless
+	// forwarders waiting for room (their frames count as not recorded).
+	quit     chan struct{}
+	quitting atomic.Bool
+	quitOnce sync.Once
+}
+
+// abort releases the forwarders a Lossless capture holds back.
+func (r *recorder) abort() {
+	r.quitOnce.Do(func() {
+		r.quitting.Store(true)
+		close(r.quit)
+	})
 }
 
 // linkCounts are a link's recording counters.
@@ -126,7 +140,7 @@ func newVM(prog []bpf.RawInstruction) (*bpf.VM, error) {
 // startRecorder writes the file header and starts the writer.
 func startRecorder(c Capture, linkType uint16, links [2]linkInfo) (*recorder, error) {
 	r := &recorder{c: c, ng: c.Format == FormatPcapNG, sp: newSpool(c.Spool), start: time.Now(),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), quit: make(chan struct{})}
 	var hdr []byte
 	if r.ng {
 		hdr = shb(runtime.GOARCH, runtime.GOOS, "memiftap")
@@ -290,7 +304,13 @@ func (r *recorder) put(from int, queue uint32, ts time.Time, segs [][]byte, capL
 		total = 2 * size
 	}
 	b := r.sp.reserve(total)
-	for b == nil {
+	for waited := false; b == nil || waited; {
+		if b != nil {
+			// Pass the wake-up on: the writer may have freed room for
+			// other waiting forwarders with the one signal we took.
+			signal(r.sp.freed)
+			break
+		}
 		if !r.c.Lossless || r.dead.Load() {
 			return false
 		}
@@ -299,8 +319,13 @@ func (r *recorder) put(from int, queue uint32, ts time.Time, segs [][]byte, capL
 		select {
 		case <-r.sp.freed:
 		case <-r.done:
+		case <-r.quit:
 		}
 		r.sp.mu.Lock()
+		if r.quitting.Load() {
+			return false
+		}
+		waited = true
 		b = r.sp.reserve(total)
 	}
 	if !r.ng {

@@ -3,6 +3,7 @@ package memiftap
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/memifpcap/memifpcap/memifpcap"
 	"github.com/memifpcap/memifpcap/pcapfilter"
@@ -295,3 +299,37 @@ func TestTapDoesNotAllocate(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestTapPcapFormat: FormatPcap writes a pcap file that pcapgo reads back,
+// every frame whole, nanosecond timestamps with Nano.
+func TestTapPcapFormat(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "t.pcap")
+	f, err := os.Create(path)
+	must(t, err)
+	defer f.Close()
+	server, client, _, stop := tapPair(t, &Config{Capture: &Capture{W: f, Format: FormatPcap, Nano: true}})
+	const n = 100
+	pass(t, client, server, 0, n)
+	must(t, stop())
+	must(t, f.Close())
+	b, err := os.ReadFile(path)
+	must(t, err)
+	r, err := pcapgo.NewReader(bytes.NewReader(b))
+	must(t, err)
+	// (pcapgo v1.1.19's Reader.Resolution has micro and nano swapped:
+	// the magic number says.)
+	if r.LinkType() != layers.LinkTypeEthernet || le.Uint32(b) != pcapMagicNano {
+		t.Fatalf("link type %v, magic %#x", r.LinkType(), le.Uint32(b))
+	}
+	for seq := range n {
+		data, ci, err := r.ReadPacketData()
+		must(t, err)
+		if msg := checkFrame(data, Downstream, 0, seq); msg != "" || ci.Length != len(data) {
+			t.Fatalf("record %d: %s", seq, msg)
+		}
+	}
+	if _, _, err := r.ReadPacketData(); err != io.EOF {
+		t.Fatalf("after %d records: %v, want EOF", n, err)
+	}
+}

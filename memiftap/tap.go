@@ -215,7 +215,9 @@ func (t *Tap) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		stopRec := context.AfterFunc(ctx, t.rec.abort)
 		defer func() {
+			stopRec()
 			if cerr := t.rec.close(); err == nil {
 				err = cerr
 			}
