@@ -48,17 +48,24 @@ func (h *Handle) DownReason() string {
 	return ""
 }
 
-// WaitLinkDown waits until the link is down, and returns DownReason; it
-// returns ErrClosed when the Handle is closed and ctx.Err() when ctx ends
-// first. It returns at once while the link is down.
+// WaitLinkDown waits until the current link ends, and returns why (as
+// DownReason says); it returns at once, with DownReason, while the link is
+// down. A link that ends and is followed at once by the next (a client
+// reconnecting, a server's next client) is not missed: the wait is for the
+// link that was up when it was called. It returns ErrClosed when the
+// Handle is closed first and ctx.Err() when ctx ends first.
 func (h *Handle) WaitLinkDown(ctx context.Context) (string, error) {
+	s := h.sess.Load()
+	if s == nil || s.down.Load() {
+		return h.DownReason(), nil
+	}
 	for {
 		ch := h.stateChan()
+		if s.down.Load() || h.sess.Load() != s {
+			return s.reason, nil // written before down was set, and down is set before the session is replaced
+		}
 		if h.closed.Load() {
 			return "", ErrClosed
-		}
-		if !h.LinkUp() {
-			return h.DownReason(), nil
 		}
 		select {
 		case <-ch:

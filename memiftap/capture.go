@@ -67,15 +67,15 @@ type Capture struct {
 
 // recorder is a running capture: the spool, its writer, the counts.
 type recorder struct {
-	c     Capture
-	ng    bool
-	sp    *spool
-	start time.Time
-	links [2]linkCounts
-	stop  chan struct{} // closed: the writer drains the spool and ends
-	done  chan struct{} // closed by the writer when it ended
-	err   error         // the first write error, set by the writer before done
-	dead  atomic.Bool   // W failed: nothing more is recorded
+	c       Capture
+	ng      bool
+	sp      *spool
+	started time.Time
+	links   [2]linkCounts
+	stop    chan struct{} // closed: the writer drains the spool and ends
+	done    chan struct{} // closed by the writer when it ended
+	err     error         // the first write error, set by the writer before done
+	dead    atomic.Bool   // W failed: nothing more is recorded
 	// quit, closed by abort when the tap stops, releases Lossless
 	// forwarders waiting for room (their frames count as not recorded).
 	quit     chan struct{}
@@ -137,10 +137,16 @@ func newVM(prog []bpf.RawInstruction) (*bpf.VM, error) {
 	return vm, nil
 }
 
-// startRecorder writes the file header and starts the writer.
-func startRecorder(c Capture, linkType uint16, links [2]linkInfo) (*recorder, error) {
-	r := &recorder{c: c, ng: c.Format == FormatPcapNG, sp: newSpool(c.Spool), start: time.Now(),
+// newRecorder makes the recorder of c; start starts it.
+func newRecorder(c Capture) *recorder {
+	return &recorder{c: c, ng: c.Format == FormatPcapNG, sp: newSpool(c.Spool),
 		stop: make(chan struct{}), done: make(chan struct{}), quit: make(chan struct{})}
+}
+
+// start writes the file header and starts the writer.
+func (r *recorder) start(linkType uint16, links [2]linkInfo) error {
+	c := r.c
+	r.started = time.Now()
 	var hdr []byte
 	if r.ng {
 		hdr = shb(runtime.GOARCH, runtime.GOOS, "memiftap")
@@ -151,10 +157,11 @@ func startRecorder(c Capture, linkType uint16, links [2]linkInfo) (*recorder, er
 		hdr = pcapHeader(linkType, c.SnapLen, c.Nano)
 	}
 	if _, err := c.W.Write(hdr); err != nil {
-		return nil, fmt.Errorf("memiftap: capture: %w", err)
+		close(r.done)
+		return fmt.Errorf("memiftap: capture: %w", err)
 	}
 	go r.writer()
-	return r, nil
+	return nil
 }
 
 // writer writes the spool's records to W until stop, then what is left.
@@ -208,7 +215,7 @@ func (r *recorder) close() error {
 	for i := range r.links {
 		l := &r.links[i]
 		b = append(b, isb(uint32(i), isbCounts{
-			start: r.start, end: end,
+			start: r.started, end: end,
 			received:          l.received.Load(),
 			accepted:          l.accepted.Load(),
 			hasFilterAccepted: len(r.c.Filter) > 0,

@@ -131,7 +131,8 @@ func testLinkFollows(t *testing.T, killed Side) {
 	stopSending()
 	wg.Wait()
 	if err := apps[survivor].Drain(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("the survivor's drain: %v; survivor up %v, %+v; killed up %v, %+v; tap %+v; received %d of %d",
+			err, apps[survivor].LinkUp(), apps[survivor].Stats(), apps[killed].LinkUp(), apps[killed].Stats(), tap.Stats(), col.count(), sent.Load())
 	}
 	waitFor(t, "the tap to hand on the last frames", 10*time.Second, func() bool {
 		st := tap.Stats()

@@ -136,6 +136,7 @@ type Tap struct {
 	dirs   [2]dirCounters
 	sess   atomic.Uint64
 	runMu  sync.Mutex
+	ran    bool // guarded by runMu
 }
 
 // dirCounters are DirStats's forwarding counts, added per batch.
@@ -161,6 +162,9 @@ func New(cfg *Config) (*Tap, error) {
 		c.Capture = &cc
 	}
 	t := &Tap{cfg: c, linger: c.Linger}
+	if c.Capture != nil {
+		t.rec = newRecorder(*c.Capture)
+	}
 	if t.linger == 0 {
 		t.linger = DefaultLinger
 	}
@@ -198,7 +202,7 @@ func (t *Tap) event(format string, args ...any) {
 	}
 }
 
-// Run runs the tap until ctx ends, then closes both links, completes the
+// Run runs the tap until ctx ends (once per Tap), then closes both links, completes the
 // capture (the pcapng statistics blocks) and returns nil. It returns an
 // error at once when the first connect of a link fails for good (a wrong
 // secret, a mode the peer refuses), or the capture cannot start; a link
@@ -209,10 +213,13 @@ func (t *Tap) Run(ctx context.Context) (err error) {
 		return errors.New("memiftap: Run is already running")
 	}
 	defer t.runMu.Unlock()
-	if c := t.cfg.Capture; c != nil && t.rec == nil {
+	if t.ran {
+		return errors.New("memiftap: Run has run: a Tap runs once")
+	}
+	t.ran = true
+	if t.rec != nil {
 		lt := uint16(layersglue.LinkTypeForMode(t.cfg.Upstream.Mode))
-		t.rec, err = startRecorder(*c, lt, [2]linkInfo{t.linkInfo(Upstream), t.linkInfo(Downstream)})
-		if err != nil {
+		if err := t.rec.start(lt, [2]linkInfo{t.linkInfo(Upstream), t.linkInfo(Downstream)}); err != nil {
 			return err
 		}
 		stopRec := context.AfterFunc(ctx, t.rec.abort)
