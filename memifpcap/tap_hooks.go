@@ -30,17 +30,14 @@ func (h *Handle) Disconnect(reason string) {
 	}
 }
 
-// DownReason says why the link went down: while it is down, the reason of
-// its last ending, as its reads report it in ErrLinkDown ("peer
-// disconnected: Device closed", "peer closed the control channel"); ""
-// while it is up or before it ever came up.
+// DownReason says why the link last went down, as its reads report it in
+// ErrLinkDown ("peer disconnected: Device closed", "peer closed the
+// control channel"): the current link's reason once it is going down,
+// else the last link's, even if the next one is up already; "" before any
+// link went down.
 func (h *Handle) DownReason() string {
-	s := h.sess.Load()
-	if s != nil {
-		if s.down.Load() {
-			return s.reason // written before down was set
-		}
-		return ""
+	if s := h.sess.Load(); s != nil && s.down.Load() {
+		return s.reason // written before down was set
 	}
 	if t := h.lastTorn.Load(); t != nil {
 		return t.reason

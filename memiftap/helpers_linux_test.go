@@ -221,3 +221,12 @@ func ngOptions(t *testing.T, b []byte) map[uint16][]byte {
 	}
 	return m
 }
+
+// linkEnded waits until h counts more disconnects than d0 (taken before
+// whatever ends the link): the link that was up went down, even if the
+// next one is up already. It returns why.
+func linkEnded(t *testing.T, h *memifpcap.Handle, d0 uint64, d time.Duration) string {
+	t.Helper()
+	waitFor(t, "the link to go down", d, func() bool { return h.Stats().Disconnects > d0 })
+	return h.DownReason()
+}

@@ -108,10 +108,10 @@ func TestTapHostileClient(t *testing.T) {
 	readOne(t, server, good)
 
 	// An impossible index ends the link; the server app is told why.
+	d0 := server.Stats().Disconnects
 	m.C2S.StoreHead(3 + 100)
 	expectDisconnect(t, c.Conn, "Corrupt ring")
-	reason, err := server.WaitLinkDown(ctx)
-	must(t, err)
+	reason := linkEnded(t, server, d0, time.Minute)
 	if !strings.Contains(reason, "downstream link down") || !strings.Contains(reason, "Corrupt ring") {
 		t.Errorf("the server app was told %q", reason)
 	}
@@ -180,10 +180,10 @@ func TestTapHostileServer(t *testing.T) {
 	readOne(t, cli, good)
 
 	// A tail beyond the buffers the tap offered: the link ends.
+	d0 := cli.Stats().Disconnects
 	p.S2C.StoreTail(2 + 17)
 	expectDisconnect(t, p.Conn, "Corrupt ring")
-	reason, err := cli.WaitLinkDown(ctx)
-	must(t, err)
+	reason := linkEnded(t, cli, d0, time.Minute)
 	if !strings.Contains(reason, "upstream link down") || !strings.Contains(reason, "Corrupt ring") {
 		t.Errorf("the client app was told %q", reason)
 	}
