@@ -2,6 +2,8 @@ package memiftap
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +72,41 @@ func testRolePair(t *testing.T, ur, dr memifpcap.Role) {
 	if st := tap.Stats(); st.FromUpstream.Frames != n || st.FromDownstream.Frames != n {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// TestTapModeMismatch: a peer whose mode differs from the tap's links is
+// refused with the reason, on either side.
+func TestTapModeMismatch(t *testing.T) {
+	t.Parallel()
+	up, down := sockPath(t, "up.sock"), sockPath(t, "down.sock")
+	openPeer(t, memifpcap.Config{Role: memifpcap.RoleServer, Socket: up, Mode: memifpcap.ModeIP})
+	tap, err := New(&Config{
+		Upstream:   memifpcap.Config{Role: memifpcap.RoleClient, Socket: up, Mode: memifpcap.ModeIP, ConnectWait: time.Minute},
+		Downstream: memifpcap.Config{Role: memifpcap.RoleServer, Socket: down, Mode: memifpcap.ModeIP},
+		OnEvent:    (&events{t: t}).add,
+	})
+	must(t, err)
+	runTap(t, tap)
+	waitFor(t, "the tap to listen", time.Minute, func() bool { return tap.Stats().Sessions == 0 && fileExists(down) })
+	_, err = memifpcap.Open(&memifpcap.Config{Socket: down, Mode: memifpcap.ModeEthernet})
+	if err == nil || !strings.Contains(err.Error(), "Mode mismatch") {
+		t.Fatalf("an ethernet client of an ip tap: %v, want Mode mismatch", err)
+	}
+	// The tap as an ethernet client of an ip server is refused too, and
+	// Run says so.
+	up2 := sockPath(t, "up2.sock")
+	openPeer(t, memifpcap.Config{Role: memifpcap.RoleServer, Socket: up2, Mode: memifpcap.ModeIP})
+	tap2, err := New(&Config{
+		Upstream:   memifpcap.Config{Role: memifpcap.RoleClient, Socket: up2},
+		Downstream: memifpcap.Config{Role: memifpcap.RoleServer, Socket: sockPath(t, "d2.sock")},
+	})
+	must(t, err)
+	if err := tap2.Run(ctxFor(t, time.Minute)); err == nil || !strings.Contains(err.Error(), "Only ethernet mode supported") && !strings.Contains(err.Error(), "Mode mismatch") {
+		t.Fatalf("the tap (ethernet) against an ip server: %v", err)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
