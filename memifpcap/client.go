@@ -80,8 +80,10 @@ func startingUp(err error) bool {
 	if errors.As(err, &re) {
 		return re.Reason == control.ReasonIDNotFound || re.Reason == control.ReasonAlreadyConnected
 	}
+	// EPIPE: the server closed its listener while we connected (a tap
+	// cycling its links does).
 	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF)
 }
 
 // connectError is why a client could not connect, said once:

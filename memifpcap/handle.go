@@ -74,6 +74,8 @@ type Handle struct {
 	merge merger     // the Handle-level reads over several receive queues
 
 	stats counters // link-level: connects, disconnects
+
+	refuse atomic.Pointer[string] // server: refuse every client with this reason (tap_hooks.go)
 }
 
 // Open opens a memif interface as cfg describes (nil means every default:

@@ -199,7 +199,10 @@ func (s *session) start() string {
 // its rings sees every frame we took before the link goes (the bytes of
 // such a slot may then change; the memory stays mapped, see the pin
 // rules). A reader blocked in a read holds its lock but no slot.
-func (s *session) close() {
+func (s *session) close() { s.closeWith(control.ReasonDeviceClosed) }
+
+// closeWith is close, sending reason to the peer (see Handle.Disconnect).
+func (s *session) closeWith(reason string) {
 	for _, q := range s.h.rxq {
 		if q.mu.TryLock() {
 			if q.st.held == s && !s.down.Load() && q.id < len(s.rx) {
@@ -208,7 +211,7 @@ func (s *session) close() {
 			q.mu.Unlock()
 		}
 	}
-	s.fail(control.ReasonDeviceClosed, true)
+	s.fail(reason, true)
 	<-s.torn
 }
 

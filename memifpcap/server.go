@@ -157,6 +157,8 @@ func (i *serverIface) Admit(init control.Init) (control.Limits, error) {
 		return control.Limits{}, reject(control.ReasonIDNotFound)
 	case h.sess.Load() != nil:
 		return control.Limits{}, reject(control.ReasonAlreadyConnected)
+	case h.refusing() != "":
+		return control.Limits{}, reject(h.refusing())
 	case Mode(init.Mode) != h.cfg.Mode && h.cfg.Mode == ModeEthernet:
 		return control.Limits{}, reject(control.ReasonEthernetOnly)
 	case Mode(init.Mode) != h.cfg.Mode:

@@ -23,6 +23,17 @@
 //
 //	memifdump: refused client: Incorrect secret (id 0, "memifpcap")
 //
+// Tap mode, -tap-socket PATH: memifdump joins the link of the connection
+// flags (upstream, such as VPP's socket) and a second link it offers on
+// PATH (downstream, for the program that used to connect upstream), and
+// forwards every frame between them both ways, exactly and losslessly,
+// recording them (see package memiftap and the README). -tap-role
+// (server), -tap-id, -tap-secret, -tap-ring-size and -tap-buffer-size
+// describe the second link (defaults: the upstream's); -tap-both records
+// each frame on both links; -tap-lossless holds forwarding back rather
+// than leave frames unrecorded when the disk lags; -B KiB is how much may
+// wait for the disk. -c, -C, -G, -W, -r and -queue do not apply.
+//
 // Every receive queue is captured, each by its own goroutine, into one
 // output: a pcapng file has one interface block per queue, its index the
 // queue id and its name "memif SOCKET id N queue Q"; a pcap file or the

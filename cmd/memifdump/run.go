@@ -50,6 +50,7 @@ type options struct {
 	text textFormat
 	list bool        // -D
 	drop *credential // -Z
+	tap  *tapOptions // -tap-socket: tap mode (tap.go)
 }
 
 func usagef(format string, args ...any) error { return fmt.Errorf(format, args...) }
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	registerFilterFlags(fs, &dumpProg)
 	out := registerOutputFlags(fs)
 	args = expandShortFlags(fs, args)
+	tapf := registerTap(fs)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -103,6 +105,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if isSet(fs, "queue") && (o.queue < 0 || o.queue >= cfg.RxQueues) {
 		return nil, usagef("-queue %d: want 0 to %d (-rx-queues %d)", o.queue, cfg.RxQueues-1, cfg.RxQueues)
+	}
+	if o.tap, err = tapf.options(fs, o); err != nil {
+		return nil, err
 	}
 
 	switch *format {
@@ -221,6 +226,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if o.tap != nil {
+		return runTapMode(ctx, o, stdout, stderr)
 	}
 	d := &dump{o: o, stderr: stderr}
 	if err := d.run(ctx, stdout); err != nil {
