@@ -302,7 +302,10 @@ func TestTapDoesNotAllocate(t *testing.T) {
 	const n = 20000
 	run(n)
 	runtime.ReadMemStats(&b)
-	if per := float64(b.Mallocs-a.Mallocs) / n; per > 0.05 {
+	// Mallocs counts the whole process: on a loaded machine the readers
+	// sleep and wake more, and the runtime's own timers show (0.056 seen
+	// beside four CPU hogs). An allocation per frame would be 1 or more.
+	if per := float64(b.Mallocs-a.Mallocs) / n; per > 0.2 {
 		t.Fatalf("%.3f allocations per frame through the tap", per)
 	}
 }
