@@ -46,7 +46,11 @@
 // layer type LayerTypeMemifPuntInject (1147) and the decoder of link type
 // 147, as package layersglue does in google/gopacket's; so the fork's
 // NewPacketSource decodes every memif mode, and the fork's pcapgo readers
-// decode the punt/inject captures memifdump writes.
+// decode the punt/inject captures memifdump writes. The numbers are
+// layersglue's, converted (package layersglue does not import the fork).
+// Unlike layersglue, this package leaves the fork's decoder of LinkTypeRaw
+// (ip mode) alone: the fork already reports an empty frame as a decode
+// error, where google/gopacket v1.1.19 indexes past its end and panics.
 //
 // This package is its own Go module (github.com/memifpcap/memifpcap/gopacketfork),
 // so that only programs that use the fork download it.

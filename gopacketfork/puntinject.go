@@ -3,11 +3,15 @@ package gopacketfork
 import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 )
 
 // LinkTypeMemifPuntInject is layersglue.LinkTypeMemifPuntInject in the
 // fork: LINKTYPE_USER0 (147), the link type of memif's punt/inject mode.
-const LinkTypeMemifPuntInject layers.LinkType = 147
+// It is layersglue's number, converted: the link types are the same
+// numbers in both gopackets, only the Go types differ.
+const LinkTypeMemifPuntInject = layers.LinkType(layersglue.LinkTypeMemifPuntInject)
 
 // LayerTypeMemifPuntInject is the fork's layer type of a memif punt/inject
 // frame, registered as number 1147, as layersglue registers its own in
