@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
+	"golang.org/x/net/bpf"
 
 	"github.com/memifpcap/memifpcap/ring"
 )
@@ -139,36 +140,36 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	st := &q.st
 	vm := q.filter.Load()
 	// The first packet's views are in st.segs, which the next take
-	// reuses: move them into the message first.
+	// reuses: move them into the message first. nextPacket ran the
+	// filter on it already.
 	ms[0].Buffers = append(ms[0].Buffers[:0], segs...)
-	capLen := st.fill(&ms[0], n, rx.Metadata())
-	bytes := uint64(n)
-	truncated := uint64(0)
-	if capLen < n {
-		truncated++
-	}
+	var t batchTotals
+	t.add(st.fill(&ms[0], n, st.keep, rx.Metadata(), q.id), n)
 	count := 1
+	frames := st.burstFrames(len(ms))
 	for count < len(ms) {
-		m := &ms[count]
-		segs, n, err := rx.Next(m.Buffers[:0])
-		if err != nil {
-			// ErrNoPacket: the batch ends here. A corrupt index is
-			// found again, and acted on, by the next read.
-			break
-		}
-		m.Buffers = segs
-		if !st.accept(vm, segs, n) {
-			// The slot is handed back with the batch's.
-			bump(&q.stats.filtered, 1)
+		// One-descriptor frames come in runs (Burst); a chain, a bad
+		// descriptor or the end of what the producer's index covered
+		// as last loaded goes through Next, which sorts them out.
+		k := rx.Burst(frames[:len(ms)-count])
+		if k == 0 {
+			m := &ms[count]
+			segs, n, err := rx.Next(m.Buffers[:0])
+			if err != nil {
+				// ErrNoPacket: the batch ends here. A corrupt index
+				// is found again, and acted on, by the next read.
+				break
+			}
+			m.Buffers = segs
+			count += q.keep(vm, m, n, rx.Metadata(), &t)
 			continue
 		}
-		c := st.fill(m, n, rx.Metadata())
-		if c < n {
-			truncated++
+		for i := range frames[:k] {
+			f := &frames[i]
+			m := &ms[count]
+			m.Buffers = append(m.Buffers[:0], f.Data)
+			count += q.keep(vm, m, len(f.Data), f.Metadata, &t)
 		}
-
-		bytes += uint64(n)
-		count++
 	}
 	if bad := rx.Stats().BadDescriptors; bad != 0 {
 		q.stats.badDescs.Store(s.rx[q.id].badBase + bad)
@@ -176,16 +177,56 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	// Released on the next read, as for ZeroCopyReadPacketData.
 	st.held = s
 	st.stamp(ms[:count], time.Now(), q.h.cfg.BatchTimestamps)
-	for i := range ms[:count] {
-		ms[i].Queue = q.id
-	}
 	c := &q.stats
 	bump(&c.packets, uint64(count))
-	bump(&c.bytes, bytes)
-	if truncated != 0 {
-		bump(&c.truncated, truncated)
+	bump(&c.bytes, t.bytes)
+	if t.truncated != 0 {
+		bump(&c.truncated, t.truncated)
+	}
+	if t.filtered != 0 {
+		// Their slots are handed back with the batch's.
+		bump(&c.filtered, t.filtered)
 	}
 	return count, nil
+}
+
+// batchTotals are a batch's counts, added to the queue's once per batch.
+type batchTotals struct {
+	bytes, truncated, filtered uint64
+}
+
+// add counts a frame of n bytes of which capLen are returned.
+func (t *batchTotals) add(capLen, n int) {
+	t.bytes += uint64(n)
+	if capLen < n {
+		t.truncated++
+	}
+}
+
+// keep runs the filter on m, the views of an n-byte frame, and fills m if
+// the filter accepts it. It returns 1 if m is part of the batch, 0 if the
+// filter refused it (m is then overwritten by the next frame).
+func (q *RxQueue) keep(vm *bpf.VM, m *Message, n int, meta uint32, t *batchTotals) int {
+	st := &q.st
+	keep := n
+	if vm != nil {
+		if !st.accept(vm, m.Buffers, n) {
+			t.filtered++
+			return 0
+		}
+		keep = st.keep
+	}
+	t.add(st.fill(m, n, keep, meta, q.id), n)
+	return 1
+}
+
+// burstFrames returns the scratch slice Burst fills, with room for n
+// frames; it grows only when a read asks for a larger batch than before.
+func (st *rxState) burstFrames(n int) []ring.Frame {
+	if cap(st.frames) < n {
+		st.frames = make([]ring.Frame, n)
+	}
+	return st.frames[:n]
 }
 
 // maxStampSpacing is the most time ReadBatch puts between the timestamps
@@ -195,27 +236,44 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 const maxStampSpacing = time.Microsecond
 
 // stamp sets the timestamps of a batch taken off the ring at now; see
-// Message.CaptureInfo. One clock reading per batch: the rest is
-// arithmetic on it, so the monotonic clock orders the stamps.
+// Message.CaptureInfo. One clock reading per batch: the last frame gets it
+// (with its monotonic reading); the others are computed from its wall
+// time in seconds and nanoseconds, which costs a subtraction per frame
+// where time.Time.Add would cost a division.
 func (st *rxState) stamp(ms []Message, now time.Time, same bool) {
-	step := time.Duration(0)
-	if k := len(ms); k > 1 && !same {
-		step = min(now.Sub(st.stamped)/time.Duration(k), maxStampSpacing)
-		step = max(step, 0)
+	k := len(ms)
+	if k == 0 {
+		return
 	}
-	t := now
-	for i := len(ms) - 1; i >= 0; i-- {
-		ms[i].CaptureInfo.Timestamp = t
-		t = t.Add(-step)
+	ms[k-1].CaptureInfo.Timestamp = now
+	step := time.Duration(0)
+	if k > 1 && !same {
+		step = min(now.Sub(st.stamped)/time.Duration(k), maxStampSpacing)
+	}
+	if step <= 0 {
+		for i := range ms[:k-1] {
+			ms[i].CaptureInfo.Timestamp = now
+		}
+	} else {
+		sec, nsec := now.Unix(), int64(now.Nanosecond())
+		for i := k - 2; i >= 0; i-- {
+			if nsec -= int64(step); nsec < 0 {
+				nsec += int64(time.Second)
+				sec--
+			}
+			ms[i].CaptureInfo.Timestamp = time.Unix(sec, nsec)
+		}
 	}
 	st.stamped = now
 }
 
-// fill trims m.Buffers, the views of an n-byte packet the filter accepted,
-// to the bytes a read returns, sets m's lengths and returns the capture
-// length. The timestamps are set by stamp, once the batch is known.
-func (st *rxState) fill(m *Message, n int, meta uint32) int {
-	capLen := min(n, st.snapLen, st.keep)
+// fill trims m.Buffers, the views of an n-byte packet of which the filter
+// accepted keep bytes, to the bytes a read returns, sets m's lengths, metadata and queue, and
+// returns the capture length. The timestamps are set by stamp, once the
+// batch is known. Fields already right are not written again: a batch
+// reuses its messages.
+func (st *rxState) fill(m *Message, n, keep int, meta uint32, queue int) int {
+	capLen := min(n, st.snapLen, keep)
 	if capLen < n {
 		left := capLen
 		for i, b := range m.Buffers {
@@ -230,7 +288,14 @@ func (st *rxState) fill(m *Message, n int, meta uint32) int {
 	}
 	m.N = n
 	m.Metadata = meta
-	m.CaptureInfo = gopacket.CaptureInfo{CaptureLength: capLen, Length: n}
+	m.Queue = queue
+	ci := &m.CaptureInfo
+	ci.CaptureLength = capLen
+	ci.Length = n
+	if ci.InterfaceIndex != 0 || ci.AncillaryData != nil {
+		ci.InterfaceIndex = 0
+		ci.AncillaryData = nil
+	}
 	return capLen
 }
 
@@ -298,8 +363,23 @@ func (q *TxQueue) writeBatchLocked(ms []Message) (n int, err error) {
 		return 0, errWaitOwner
 	}
 	var bytes uint64
-	for i := range ms {
-		m := &ms[i]
+	for n < len(ms) {
+		// A run of one-buffer frames is copied by one call (WriteBurst);
+		// the frame a run stops at, and any frame of several buffers,
+		// is written alone, which also says why it cannot go.
+		frames := q.st.gather(ms[n:])
+		k := tx.WriteBurst(frames)
+		clear(frames) // the caller's frames are not kept
+		for i := range ms[n : n+k] {
+			m := &ms[n+i]
+			m.N = len(m.Buffers[0])
+			bytes += uint64(m.N)
+		}
+		n += k
+		if k == len(frames) && k > 0 {
+			continue
+		}
+		m := &ms[n]
 		var werr error
 		if len(m.Buffers) == 1 {
 			werr = tx.Write(m.Buffers[0])
@@ -307,7 +387,7 @@ func (q *TxQueue) writeBatchLocked(ms []Message) (n int, err error) {
 			werr = tx.WriteVector(m.Buffers)
 		}
 		if werr != nil {
-			err = q.batchFailed(s, werr, m, i)
+			err = q.batchFailed(s, werr, m, n)
 			break
 		}
 		m.N = msgLen(m.Buffers)
@@ -323,6 +403,20 @@ func (q *TxQueue) writeBatchLocked(ms []Message) (n int, err error) {
 		}
 	}
 	return n, err
+}
+
+// gather collects the frames of the run of one-buffer messages that starts
+// ms, at most len(st.run) of them, for ring.Tx.WriteBurst.
+func (st *txState) gather(ms []Message) [][]byte {
+	k := 0
+	for i := range ms[:min(len(ms), len(st.run))] {
+		if len(ms[i].Buffers) != 1 {
+			break
+		}
+		st.run[k] = ms[i].Buffers[0]
+		k++
+	}
+	return st.run[:k]
 }
 
 // batchFailed sorts the error of frame i of a batch, as txFailed does for

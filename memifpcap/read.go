@@ -28,6 +28,8 @@ type rxState struct {
 	// dataChunk is what is left of the chunk fresh carves copied frames
 	// from.
 	dataChunk []byte
+	// frames is the scratch slice ReadBatch's ring.Burst fills.
+	frames []ring.Frame
 
 	// held is the session whose slot backs the slice the last
 	// ZeroCopyReadPacketData returned; it is released on the next read.

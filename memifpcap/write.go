@@ -23,6 +23,9 @@ type txState struct {
 	// into the slot. It unpins on its next reservation or when it drops
 	// the frame; Close unpins them all.
 	orphans []orphan
+	// run is WriteBatch's scratch: the frames of a run of one-buffer
+	// messages, copied into the ring by one call.
+	run [64][]byte
 }
 
 type orphan struct {

@@ -21,8 +21,9 @@ func inside(seg []byte, regions [][]byte) bool {
 
 // FuzzRx lets arbitrary bytes be the ring (header, descriptors, buffers)
 // and a script of hostile peer moves rewrite descriptors and the producer's
-// index between calls. Next and Release must never panic, and every segment
-// Next returns must lie inside a region (for a client, inside region 0).
+// index between calls. Next, Burst and Release must never panic, and every
+// segment they return must lie inside a region (for a client, inside region
+// 0).
 func FuzzRx(f *testing.F) {
 	// Seed: a C2S ring holding real packets, one with a chain.
 	w := newWorld(f, 2, 16)
@@ -59,8 +60,19 @@ func FuzzRx(f *testing.F) {
 			rx.Reset()
 		}
 		var dst [4][]byte
+		var frames [3]Frame
 		packets := uint64(0)
 		for step := 0; step < 64; step++ {
+			if step%4 == 1 {
+				// Burst, as ReadBatch uses it between calls of Next.
+				k := rx.Burst(frames[:])
+				for _, f := range frames[:k] {
+					if !inside(f.Data, regions[:1+btoi(server)]) || cap(f.Data) != len(f.Data) {
+						t.Fatalf("step %d: Burst returned %d bytes outside every region", step, len(f.Data))
+					}
+				}
+				packets += uint64(k)
+			}
 			segs, n, err := rx.Next(dst[:0])
 			var ce *CorruptError
 			switch {
@@ -107,7 +119,7 @@ func FuzzRx(f *testing.F) {
 			}
 		}
 		if got := rx.Stats().Packets; got != packets {
-			t.Fatalf("Stats().Packets = %d, Next returned %d packets", got, packets)
+			t.Fatalf("Stats().Packets = %d, Next and Burst returned %d packets", got, packets)
 		}
 	})
 }

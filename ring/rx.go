@@ -165,6 +165,84 @@ func (x *Rx) Next(dst [][]byte) (segs [][]byte, n int, err error) {
 	return x.nextChain(dst)
 }
 
+// Frame is one packet Burst returned: a view of the one buffer holding it
+// (clipped as Next clips its segments) and its descriptor's metadata word.
+type Frame struct {
+	Data     []byte
+	Metadata uint32
+}
+
+// Burst is Next for a run of one-descriptor packets, the common case, in one
+// call: it fills dst with up to len(dst) of them and returns how many. It
+// takes only what the producer's index, as last loaded, already covers, and
+// stops before the first descriptor that is not a valid one-descriptor
+// packet (a chain, or a descriptor Next would refuse). It never loads the
+// producer's index: when it returns fewer than asked, call Next, which
+// loads it, reads chains and skips bad descriptors, then Burst again.
+// Every descriptor is checked as Next checks it, on a copy read once. The
+// views live, as Next's, until Release.
+func (x *Rx) Burst(dst []Frame) int {
+	dst = dst[:min(int(x.peer-x.cursor), len(dst))]
+	var k int
+	var bytes uint64
+	if x.client {
+		k, bytes = x.burstClient(dst)
+	} else {
+		k, bytes = x.burstServer(dst)
+	}
+	if k > 0 {
+		x.cursor += uint16(k)
+		x.meta = dst[k-1].Metadata
+		x.stats.Packets += uint64(k)
+		x.stats.Descriptors += uint64(k)
+		x.stats.Bytes += bytes
+	}
+	return k
+}
+
+// burstClient is Burst's loop for a client, which reads only flags, length
+// and metadata and uses its own slot's buffer (see segment).
+func (x *Rx) burstClient(dst []Frame) (int, uint64) {
+	buf := x.regions[0]
+	idx := x.cursor
+	var bytes uint64
+	for i := range dst {
+		d := x.ring.Desc(idx)
+		if d.Flags&DescFlagNext != 0 || d.Length > x.bufSize {
+			return i, bytes
+		}
+		off := uint64(x.slotOffset(idx))
+		end := off + uint64(d.Length)
+		dst[i] = Frame{Data: buf[off:end:end], Metadata: d.Metadata}
+		bytes += uint64(d.Length)
+		idx++
+	}
+	return len(dst), bytes
+}
+
+// burstServer is Burst's loop for a server, which checks the region,
+// offset and length the client wrote (see peerBuffer).
+func (x *Rx) burstServer(dst []Frame) (int, uint64) {
+	idx := x.cursor
+	var bytes uint64
+	for i := range dst {
+		d := x.ring.Desc(idx)
+		if d.Flags&DescFlagNext != 0 || (x.bufSize != 0 && d.Length > x.bufSize) ||
+			int(d.Region) >= len(x.regions) {
+			return i, bytes
+		}
+		r := x.regions[d.Region]
+		end := uint64(d.Offset) + uint64(d.Length)
+		if end > uint64(len(r)) {
+			return i, bytes
+		}
+		dst[i] = Frame{Data: r[d.Offset:end:end], Metadata: d.Metadata}
+		bytes += uint64(d.Length)
+		idx++
+	}
+	return len(dst), bytes
+}
+
 // nextChain is Next for everything but a published one-descriptor packet:
 // loading the producer's index, chains, and skipping bad chains.
 func (x *Rx) nextChain(dst [][]byte) (segs [][]byte, n int, err error) {
