@@ -369,7 +369,6 @@ func (q *TxQueue) writeBatchLocked(ms []Message) (n int, err error) {
 		// is written alone, which also says why it cannot go.
 		frames := q.st.gather(ms[n:])
 		k := tx.WriteBurst(frames)
-		clear(frames) // the caller's frames are not kept
 		for i := range ms[n : n+k] {
 			m := &ms[n+i]
 			m.N = len(m.Buffers[0])

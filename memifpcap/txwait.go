@@ -9,12 +9,17 @@ import (
 // How a writer waits: for room in a full ring, for a FrameWriter to finish
 // the frame it builds in the next slot, or (Drain, Close's linger) for the
 // peer to take everything. memif never signals consumption, so every wait
-// polls: it yields for a while (the peer is often mid-burst on another
-// CPU), then sleeps, longer each time up to a cap, until its timeout or
-// its context ends. This is the only wait of the transmit side.
+// polls: it yields for up to txSpinFor (a peer that drains the ring at
+// full rate, or a capture that paused for a file write, frees slots within
+// microseconds), then sleeps, longer each time up to a cap, until its
+// timeout or its context ends. The spin matters: a Go timer shorter than a
+// millisecond takes about a millisecond when the thread has nothing else
+// to do (the runtime's netpoller waits in milliseconds), and a ring of 1024
+// slots fills in 30 µs at full rate. This is the only wait of the transmit
+// side.
 const (
-	txSpins = 256
-	txSleep = 20 * time.Microsecond
+	txSpinFor = 200 * time.Microsecond
+	txSleep   = 20 * time.Microsecond
 )
 
 type txWait struct {
@@ -22,9 +27,11 @@ type txWait struct {
 	timeout  time.Duration // from the first pause; 0 or negative: none
 	maxSleep time.Duration
 
+	start time.Time // the first pause
 	dl    time.Time
 	n     int
 	sleep time.Duration
+	spun  bool // the spin is over: sleep
 	full  bool // TxRingFull already counted for this write
 }
 
@@ -37,8 +44,9 @@ func (q *TxQueue) newTxWait(ctx context.Context) txWait {
 // ErrTimeout once the timeout passed, nil to try again.
 func (w *txWait) pause() error {
 	if w.n == 0 {
+		w.start = time.Now()
 		if w.timeout > 0 {
-			w.dl = time.Now().Add(w.timeout)
+			w.dl = w.start.Add(w.timeout)
 		}
 		w.sleep = txSleep
 	}
@@ -46,9 +54,19 @@ func (w *txWait) pause() error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	if w.n < txSpins {
-		runtime.Gosched()
-		return nil
+	if !w.spun {
+		// The clock is read every 64 yields only: a yield costs well
+		// under a microsecond when nothing else is runnable.
+		if w.n%64 != 0 {
+			runtime.Gosched()
+			return nil
+		}
+		now := time.Now()
+		if now.Sub(w.start) < txSpinFor && (w.dl.IsZero() || now.Before(w.dl)) {
+			runtime.Gosched()
+			return nil
+		}
+		w.spun = true
 	}
 	if !w.dl.IsZero() && !time.Now().Before(w.dl) {
 		return ErrTimeout

@@ -24,7 +24,10 @@ type txState struct {
 	// the frame; Close unpins them all.
 	orphans []orphan
 	// run is WriteBatch's scratch: the frames of a run of one-buffer
-	// messages, copied into the ring by one call.
+	// messages, copied into the ring by one call. It is not cleared
+	// afterwards (clearing cost 12 % of memifinject's time at 64 bytes),
+	// so up to 64 of the caller's frames stay reachable until the next
+	// batch overwrites them.
 	run [64][]byte
 }
 

@@ -287,10 +287,10 @@ func TestReplayStreamsAFIFO(t *testing.T) {
 
 	t.Run("SIGINT while the read blocks", func(t *testing.T) {
 		fifo := mkfifo(t)
-		// 40 frames, then silence: the replay sends in batches of 32
-		// (batchSize), and the last 8 wait in the batch while the read
+		// batchSize+8 frames, then silence: the replay sends in batches
+		// of batchSize, and the last 8 wait in the batch while the read
 		// blocks, until the stop flushes them.
-		w := writeEndless(t, fifo, 40)
+		w := writeEndless(t, fifo, batchSize+8)
 		defer close(w.stop)
 		p := newPeer(t, memifpcap.Config{})
 		var stdout, stderr bytes.Buffer
@@ -318,8 +318,8 @@ func TestReplayStreamsAFIFO(t *testing.T) {
 		require.NoError(t, waitErr, "stderr: %s", stderr.String())
 		require.Empty(t, stderr.String())
 		got, _ := p.received(t)
-		require.Len(t, got, 40)
-		require.Equal(t, uint64(40), parseSummary(t, stdout.String()).packets)
+		require.Len(t, got, batchSize+8)
+		require.Equal(t, uint64(batchSize+8), parseSummary(t, stdout.String()).packets)
 	})
 
 	t.Run("SIGINT while waiting for a writer", func(t *testing.T) {

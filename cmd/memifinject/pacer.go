@@ -107,7 +107,7 @@ type pacer struct {
 	end     time.Duration // clock time the run ends, if duration > 0
 
 	// Schedule position, since base.
-	count uint64 // packets (pps)
+	count uint64 // packets (pps; at top speed, to look at the clock every topSpeedLook)
 	bytes uint64 // bytes (mbps)
 	// Capture time elapsed (original), unscaled, in seconds and
 	// nanoseconds: a time.Duration overflows after 292 years of capture
@@ -117,6 +117,9 @@ type pacer struct {
 	lastTS  time.Time
 	fresh   bool // next packet starts a file or loop: its gap is 0
 }
+
+// topSpeedLook is how often -topspeed looks at the clock for -duration.
+const topSpeedLook = 16
 
 func newPacer(c clock, pace pacing, duration time.Duration) *pacer {
 	return &pacer{clock: c, pace: pace, burst: defaultBurst, duration: duration, fresh: true}
@@ -222,9 +225,13 @@ func (p *pacer) wait(ts time.Time, size int, done <-chan struct{}) error {
 func (p *pacer) waitIdle(ts time.Time, size int, done <-chan struct{}, idle func() error) error {
 	p.start()
 	if p.pace.kind == pacingTopSpeed {
-		if p.end > 0 && p.clock.now() >= p.end {
+		// The clock is read every topSpeedLook packets: a read costs
+		// about as much as sending a small frame, and the run then ends
+		// at most that many packets (a microsecond or two) late.
+		if p.end > 0 && p.count%topSpeedLook == 0 && p.clock.now() >= p.end {
 			return errDurationOver
 		}
+		p.count++
 		return nil
 	}
 	due := p.due(ts, size)

@@ -190,13 +190,18 @@ func TestPacerDurationEndsTheRun(t *testing.T) {
 	require.Equal(t, errDurationOver, p.wait(epoch, 100, nil))
 	require.Equal(t, 4*time.Millisecond, c.now())
 
+	// At top speed the clock is read every topSpeedLook packets: the run
+	// ends at the first look at or after the end.
 	c = &fakeClock{}
 	p = newPacer(c, pacing{kind: pacingTopSpeed}, 5*time.Millisecond)
-	for range 5 {
-		require.NoError(t, p.wait(epoch, 100, nil))
-		c.t += time.Millisecond // a send takes 1 ms
+	sent := 0
+	for p.wait(epoch, 100, nil) == nil {
+		sent++
+		c.t += time.Millisecond / 4 // a send takes 250 µs
+		require.Less(t, sent, 100, "the run does not end")
 	}
-	require.Equal(t, errDurationOver, p.wait(epoch, 100, nil))
+	// 20 packets reach the end (5 ms); the look after it is at packet 32.
+	require.Equal(t, 2*topSpeedLook, sent)
 }
 
 func TestPacerTopSpeedNeverWaits(t *testing.T) {

@@ -101,8 +101,9 @@ func (r *replay) run() error {
 // batchSize is how many due frames one WriteBatch sends at most: the
 // mutex, the session checks, the publication of the ring index and the
 // counters are paid once per batch instead of once per frame, most of the
-// cost of a 64-byte frame (docs/PERFORMANCE.md, case 5).
-const batchSize = 32
+// cost of a 64-byte frame (docs/PERFORMANCE.md, case 5); 256, as
+// memifperf -batch and libmemif's bursts in the issue 12 comparison.
+const batchSize = 256
 
 // pending is a frame gathered for the next batch.
 type pending struct {
