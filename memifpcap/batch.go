@@ -130,7 +130,11 @@ func (q *RxQueue) readBatch(ms []Message, wait bool) (n int, err error) {
 	return q.readBatchLocked(ms, wait)
 }
 
-// readBatchLocked is readBatch with the queue's lock held.
+// readBatchLocked is readBatch with the queue's lock held. It takes the
+// batch in one pass (Burst's runs, Next for the rest, the filter) that
+// records each frame's views, length, metadata and the bytes the filter
+// keeps, and completes it in a second (finish): snap length, capture info,
+// queue, timestamps and totals, with no call per frame.
 func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
@@ -143,9 +147,9 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	// reuses: move them into the message first. nextPacket ran the
 	// filter on it already.
 	ms[0].Buffers = append(ms[0].Buffers[:0], segs...)
-	var t batchTotals
-	t.add(st.fill(&ms[0], n, st.keep, rx.Metadata(), q.id), n)
+	taken(&ms[0], n, st.keep, rx.Metadata())
 	count := 1
+	var filtered uint64
 	frames := st.burstFrames(len(ms))
 	for count < len(ms) {
 		// One-descriptor frames come in runs (Burst); a chain, a bad
@@ -161,63 +165,74 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 				break
 			}
 			m.Buffers = segs
-			count += q.keep(vm, m, n, rx.Metadata(), &t)
+			if st.admit(vm, m, n, rx.Metadata()) {
+				count++
+			} else {
+				filtered++
+			}
+			continue
+		}
+		if vm != nil {
+			for i := range frames[:k] {
+				f := &frames[i]
+				m := &ms[count]
+				m.Buffers = append(m.Buffers[:0], f.Data)
+				if st.admit(vm, m, len(f.Data), f.Metadata) {
+					count++
+				} else {
+					filtered++
+				}
+			}
 			continue
 		}
 		for i := range frames[:k] {
 			f := &frames[i]
-			m := &ms[count]
+			m := &ms[count+i]
 			m.Buffers = append(m.Buffers[:0], f.Data)
-			count += q.keep(vm, m, len(f.Data), f.Metadata, &t)
+			taken(m, len(f.Data), len(f.Data), f.Metadata)
 		}
+		count += k
 	}
 	if bad := rx.Stats().BadDescriptors; bad != 0 {
 		q.stats.badDescs.Store(s.rx[q.id].badBase + bad)
 	}
 	// Released on the next read, as for ZeroCopyReadPacketData.
 	st.held = s
-	st.stamp(ms[:count], time.Now(), q.h.cfg.BatchTimestamps)
+	bytes, truncated := st.finish(ms[:count], q.id, time.Now(), q.h.cfg.BatchTimestamps)
 	c := &q.stats
 	bump(&c.packets, uint64(count))
-	bump(&c.bytes, t.bytes)
-	if t.truncated != 0 {
-		bump(&c.truncated, t.truncated)
+	bump(&c.bytes, bytes)
+	if truncated != 0 {
+		bump(&c.truncated, truncated)
 	}
-	if t.filtered != 0 {
+	if filtered != 0 {
 		// Their slots are handed back with the batch's.
-		bump(&c.filtered, t.filtered)
+		bump(&c.filtered, filtered)
 	}
 	return count, nil
 }
 
-// batchTotals are a batch's counts, added to the queue's once per batch.
-type batchTotals struct {
-	bytes, truncated, filtered uint64
+// taken records, in the first pass of a batch read, an n-byte frame whose
+// views are in m.Buffers, of which the filter keeps keep bytes (n without
+// one): finish reads them back from N and CaptureInfo.CaptureLength.
+func taken(m *Message, n, keep int, meta uint32) {
+	m.N = n
+	m.Metadata = meta
+	m.CaptureInfo.CaptureLength = keep
 }
 
-// add counts a frame of n bytes of which capLen are returned.
-func (t *batchTotals) add(capLen, n int) {
-	t.bytes += uint64(n)
-	if capLen < n {
-		t.truncated++
-	}
-}
-
-// keep runs the filter on m, the views of an n-byte frame, and fills m if
-// the filter accepts it. It returns 1 if m is part of the batch, 0 if the
-// filter refused it (m is then overwritten by the next frame).
-func (q *RxQueue) keep(vm *bpf.VM, m *Message, n int, meta uint32, t *batchTotals) int {
-	st := &q.st
+// admit runs the filter on m, the views of an n-byte frame, and records it
+// (taken) if the filter accepts it. It reports whether it did; a refused
+// frame's message is overwritten by the next frame.
+func (st *rxState) admit(vm *bpf.VM, m *Message, n int, meta uint32) bool {
 	keep := n
 	if vm != nil {
-		if !st.accept(vm, m.Buffers, n) {
-			t.filtered++
-			return 0
+		if keep = st.filtered(vm, m.Buffers, n); keep == 0 {
+			return false
 		}
-		keep = st.keep
 	}
-	t.add(st.fill(m, n, keep, meta, q.id), n)
-	return 1
+	taken(m, n, keep, meta)
+	return true
 }
 
 // burstFrames returns the scratch slice Burst fills, with room for n
@@ -235,68 +250,70 @@ func (st *rxState) burstFrames(n int) []ring.Frame {
 // was read, not spread over the whole idle time.
 const maxStampSpacing = time.Microsecond
 
-// stamp sets the timestamps of a batch taken off the ring at now; see
-// Message.CaptureInfo. One clock reading per batch: the last frame gets it
-// (with its monotonic reading); the others are computed from its wall
-// time in seconds and nanoseconds, which costs a subtraction per frame
-// where time.Time.Add would cost a division.
-func (st *rxState) stamp(ms []Message, now time.Time, same bool) {
+// finish completes a batch taken off the ring at now (see readBatchLocked):
+// each frame's capture length (what the filter kept, cut to the snap
+// length, the views trimmed to it), Length, Queue and timestamp, with
+// InterfaceIndex and AncillaryData cleared (written only when set: a
+// reader reuses its messages). It returns the batch's bytes and how many
+// frames were cut.
+//
+// Timestamps (see Message.CaptureInfo): one clock reading per batch. The
+// last frame gets it, with its monotonic reading; the others are spread
+// back from its wall time, computed in seconds and nanoseconds, which
+// costs a subtraction per frame where time.Time.Add would cost a division.
+func (st *rxState) finish(ms []Message, queue int, now time.Time, same bool) (bytes, truncated uint64) {
 	k := len(ms)
 	if k == 0 {
-		return
+		return 0, 0
 	}
-	ms[k-1].CaptureInfo.Timestamp = now
 	step := time.Duration(0)
 	if k > 1 && !same {
 		step = min(now.Sub(st.stamped)/time.Duration(k), maxStampSpacing)
 	}
-	if step <= 0 {
-		for i := range ms[:k-1] {
-			ms[i].CaptureInfo.Timestamp = now
+	sec, nsec := now.Unix(), int64(now.Nanosecond())
+	for i := k - 1; i >= 0; i-- {
+		m := &ms[i]
+		n := m.N
+		ci := &m.CaptureInfo
+		capLen := min(ci.CaptureLength, st.snapLen, n)
+		if capLen < n {
+			trim(m, capLen)
+			truncated++
 		}
-	} else {
-		sec, nsec := now.Unix(), int64(now.Nanosecond())
-		for i := k - 2; i >= 0; i-- {
+		bytes += uint64(n)
+		ci.CaptureLength = capLen
+		ci.Length = n
+		m.Queue = queue
+		if ci.InterfaceIndex != 0 || ci.AncillaryData != nil {
+			ci.InterfaceIndex, ci.AncillaryData = 0, nil
+		}
+		switch {
+		case i == k-1 || step <= 0:
+			ci.Timestamp = now
+		default:
 			if nsec -= int64(step); nsec < 0 {
 				nsec += int64(time.Second)
 				sec--
 			}
-			ms[i].CaptureInfo.Timestamp = time.Unix(sec, nsec)
+			ci.Timestamp = time.Unix(sec, nsec)
 		}
 	}
 	st.stamped = now
+	return bytes, truncated
 }
 
-// fill trims m.Buffers, the views of an n-byte packet of which the filter
-// accepted keep bytes, to the bytes a read returns, sets m's lengths, metadata and queue, and
-// returns the capture length. The timestamps are set by stamp, once the
-// batch is known. Fields already right are not written again: a batch
-// reuses its messages.
-func (st *rxState) fill(m *Message, n, keep int, meta uint32, queue int) int {
-	capLen := min(n, st.snapLen, keep)
-	if capLen < n {
-		left := capLen
-		for i, b := range m.Buffers {
-			if len(b) >= left {
-				m.Buffers[i] = b[:left]
-				clear(m.Buffers[i+1:])
-				m.Buffers = m.Buffers[:i+1]
-				break
-			}
-			left -= len(b)
+// trim cuts m.Buffers to their first capLen bytes.
+func trim(m *Message, capLen int) {
+	left := capLen
+	for i, b := range m.Buffers {
+		if len(b) >= left {
+			m.Buffers[i] = b[:left]
+			clear(m.Buffers[i+1:])
+			m.Buffers = m.Buffers[:i+1]
+			return
 		}
+		left -= len(b)
 	}
-	m.N = n
-	m.Metadata = meta
-	m.Queue = queue
-	ci := &m.CaptureInfo
-	ci.CaptureLength = capLen
-	ci.Length = n
-	if ci.InterfaceIndex != 0 || ci.AncillaryData != nil {
-		ci.InterfaceIndex = 0
-		ci.AncillaryData = nil
-	}
-	return capLen
 }
 
 // WriteBatch sends the frames in ms, each the concatenation of its Buffers,

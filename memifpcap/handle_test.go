@@ -626,3 +626,50 @@ func TestSetFilter(t *testing.T) {
 	require.NoError(t, ipSrv.SetFilter("ip6 or udp"))
 	require.ErrorContains(t, ipSrv.SetFilter("ether host 1:2:3:4:5:6"), "memif: filter")
 }
+
+// ReadBatch applies a filter as the single reads do: frames it refuses are
+// skipped (Stats().Filtered), a frame it keeps whole comes whole (an
+// expression's program returns 262144, more than any frame), and a frame
+// it keeps a part of comes cut to that part, with its full Length.
+func TestFilterBatch(t *testing.T) {
+	sock := sockPath(t)
+	srv, cli := pair(t, memifpcap.Config{Socket: sock, ReadTimeout: 200 * time.Millisecond}, memifpcap.Config{Socket: sock})
+	read := func(want int) []memifpcap.Message {
+		t.Helper()
+		ms := make([]memifpcap.Message, 32)
+		got := 0
+		for got < want {
+			n, err := srv.ReadBatch(ms[got:])
+			require.NoError(t, err)
+			got += n
+		}
+		return ms[:got]
+	}
+	require.NoError(t, srv.SetFilter("ether[3] & 1 = 0 and greater 101"))
+	for i := range 10 {
+		require.NoError(t, cli.WritePacketData(frame(i, 60+i*10)))
+	}
+	for j, m := range read(2) {
+		i := 6 + 2*j
+		require.Equal(t, frame(i, 60+i*10), joined(m))
+		require.Equal(t, 60+i*10, m.CaptureInfo.CaptureLength)
+		require.Equal(t, 60+i*10, m.CaptureInfo.Length)
+		require.Equal(t, 60+i*10, m.N)
+	}
+	require.Equal(t, uint64(8), srv.Stats().Filtered)
+	require.Zero(t, srv.Stats().Truncated)
+
+	prog, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 80}})
+	require.NoError(t, err)
+	require.NoError(t, srv.SetBPF(prog))
+	for i := range 4 {
+		require.NoError(t, cli.WritePacketData(frame(i, 70+i*20)))
+	}
+	for i, m := range read(4) {
+		n := 70 + i*20
+		require.Equal(t, frame(i, n)[:min(n, 80)], joined(m))
+		require.Equal(t, min(n, 80), m.CaptureInfo.CaptureLength)
+		require.Equal(t, n, m.CaptureInfo.Length)
+	}
+	require.Equal(t, uint64(3), srv.Stats().Truncated)
+}

@@ -27,7 +27,7 @@ func TestStampSpreadsABatch(t *testing.T) {
 		st := rxState{stamped: t0}
 		now := t0.Add(tc.since)
 		ms := make([]Message, tc.k)
-		st.stamp(ms, now, tc.same)
+		st.finish(ms, 0, now, tc.same)
 		for i, m := range ms {
 			want := now.Add(-time.Duration(tc.k-1-i) * tc.step)
 			if !m.CaptureInfo.Timestamp.Equal(want) {
@@ -49,7 +49,7 @@ func TestStampAfterPreviousRead(t *testing.T) {
 	for _, since := range []time.Duration{300, 64, 7, 1000} {
 		read := st.stamped
 		ms := make([]Message, 64)
-		st.stamp(ms, read.Add(since), false)
+		st.finish(ms, 0, read.Add(since), false)
 		for i, m := range ms {
 			ts := m.CaptureInfo.Timestamp
 			if !ts.After(read) || ts.Before(last) || (since >= 64 && !ts.After(last)) {
