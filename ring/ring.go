@@ -138,6 +138,15 @@ func (r *Ring) storeHead(h uint16) (flags uint16) {
 	return uint16(r.storeHalf(headShift, h) >> flagsShift)
 }
 
+// storeHeadAlone publishes head when the caller also owns flags: the client
+// on an S2C ring, whose consumer it is. Nobody else writes the word, so a
+// load and a plain atomic store replace the compare-and-swap, a locked
+// instruction on a cache line the server reads.
+func (r *Ring) storeHeadAlone(h uint16) {
+	old := atomic.LoadUint32(r.flagsHead)
+	atomic.StoreUint32(r.flagsHead, old&^(0xffff<<headShift)|uint32(h)<<headShift)
+}
+
 // storeHalf replaces the u16 at shift in the flags/head word and returns the
 // word it replaced. The loop only repeats when the peer wrote its half
 // between our load and our swap.

@@ -335,7 +335,8 @@ func (x *Rx) Release() {
 		for idx := x.released + x.n; idx != x.cursor+x.n; idx++ {
 			x.refill(idx)
 		}
-		x.ring.StoreHead(x.cursor + x.n)
+		// The client consumes S2C: flags are its own too.
+		x.ring.storeHeadAlone(x.cursor + x.n)
 	} else {
 		x.ring.StoreTail(x.cursor)
 	}
