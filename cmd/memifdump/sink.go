@@ -267,10 +267,13 @@ func (s *fileSink) writePacket(ci gopacket.CaptureInfo, data []byte) error {
 // CaptureLength bytes, as ReadBatch trims them), each record encoded
 // straight into the output buffer, with no call per frame but record's.
 func (s *fileSink) writeBatch(ms []memifpcap.Message, iface int) (int, error) {
+	rotates := s.rotate > 0 || s.sizeLimit > 0
 	for i := range ms {
 		ci := &ms[i].CaptureInfo
-		if err := s.rotateBefore(ci.Timestamp); err != nil {
-			return i, err
+		if rotates {
+			if err := s.rotateBefore(ci.Timestamp); err != nil {
+				return i, err
+			}
 		}
 		if err := s.record(ci.Timestamp, ci.CaptureLength, ci.Length, iface, ms[i].Buffers); err != nil {
 			return i, err
