@@ -55,15 +55,15 @@ func (w *txWait) pause() error {
 		return err
 	}
 	if !w.spun {
-		// The clock is read every 64 yields only: a yield costs well
-		// under a microsecond when nothing else is runnable.
+		// The clock is read every 64 turns only: a turn costs about a
+		// microsecond when nothing else is runnable.
 		if w.n%64 != 0 {
-			runtime.Gosched()
+			spin()
 			return nil
 		}
 		now := time.Now()
 		if now.Sub(w.start) < txSpinFor && (w.dl.IsZero() || now.Before(w.dl)) {
-			runtime.Gosched()
+			spin()
 			return nil
 		}
 		w.spun = true
@@ -74,6 +74,15 @@ func (w *txWait) pause() error {
 	time.Sleep(w.sleep)
 	w.sleep = min(2*w.sleep, w.maxSleep)
 	return nil
+}
+
+// spin is one turn of a wait's spin: the other goroutines of this process
+// get to run, and so do other threads on this CPU (the peer's, when there
+// are more busy threads than CPUs: a spin that kept the CPU would delay
+// the very peer it waits for).
+func spin() {
+	runtime.Gosched()
+	yieldCPU()
 }
 
 // mustWait reports whether a write's attempt returned one of the errors
