@@ -97,7 +97,7 @@ func (in *inputs) closeStreams() {
 }
 
 func (in *inputs) load(ctx context.Context, name string, opt loadOptions) (*inputFile, error) {
-	r, closeFile, regular, err := in.openReader(ctx, name, nil)
+	r, closeFile, stream, err := in.openReader(ctx, name, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -110,13 +110,13 @@ func (in *inputs) load(ctx context.Context, name string, opt loadOptions) (*inpu
 			return nil, err
 		}
 	}
-	if !regular {
+	if stream != nil {
 		if opt.multiPass {
 			closeFile()
 			return nil, &inputError{file: name, msg: "is a pipe or FIFO, which can be read only once: -loop must be 1 (copy it to a file to replay it more often)"}
 		}
 		// Streamed: its only pass is the one the replay makes.
-		f.stream = &fileSource{in: in, f: f, r: r, closeFile: closeFile}
+		f.stream = &fileSource{in: in, f: f, r: r, closeFile: closeFile, stream: stream}
 		return f, nil
 	}
 	defer closeFile()
@@ -158,20 +158,22 @@ func (in *inputs) load(ctx context.Context, name string, opt loadOptions) (*inpu
 var errInterrupted = errors.New("interrupted")
 
 // openReader opens a file ("-" is standard input) and its capture reader;
-// regular reports whether it can be opened again for another pass. br is
+// stream is the reader of a pipe or FIFO, which can be read only once (nil
+// for a regular file, which can be opened again for another pass). br is
 // the read-ahead to use, nil for in.br.
-func (in *inputs) openReader(ctx context.Context, name string, br *bufio.Reader) (r *capfile.Reader, closeFile func(), regular bool, err error) {
+func (in *inputs) openReader(ctx context.Context, name string, br *bufio.Reader) (r *capfile.Reader, closeFile func(), stream *streamReader, err error) {
 	var f *os.File
 	size := int64(-1)
+	regular := false
 	if name == "-" {
 		f = os.Stdin
 	} else {
 		st, err := os.Stat(name)
 		if err != nil {
-			return nil, nil, false, &inputError{file: name, msg: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "stat "+name+": "), "open "+name+": ")}
+			return nil, nil, nil, &inputError{file: name, msg: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "stat "+name+": "), "open "+name+": ")}
 		}
 		if st.IsDir() {
-			return nil, nil, false, &inputError{file: name, msg: "is a directory"}
+			return nil, nil, nil, &inputError{file: name, msg: "is a directory"}
 		}
 		regular = st.Mode().IsRegular()
 		if regular {
@@ -179,9 +181,9 @@ func (in *inputs) openReader(ctx context.Context, name string, br *bufio.Reader)
 		}
 		if f, err = openCtx(ctx, name, !regular); err != nil {
 			if errors.Is(err, errInterrupted) {
-				return nil, nil, false, &inputError{file: name, msg: "interrupted while waiting for a writer"}
+				return nil, nil, nil, &inputError{file: name, msg: "interrupted while waiting for a writer"}
 			}
-			return nil, nil, false, &inputError{file: name, msg: strings.TrimPrefix(err.Error(), "open "+name+": ")}
+			return nil, nil, nil, &inputError{file: name, msg: strings.TrimPrefix(err.Error(), "open "+name+": ")}
 		}
 		if regular {
 			// It could have been replaced since the stat.
@@ -200,7 +202,7 @@ func (in *inputs) openReader(ctx context.Context, name string, br *bufio.Reader)
 	}
 	if !regular {
 		sr := newStreamReader(ctx, f)
-		src = sr
+		src, stream = sr, sr
 		closeFile = func() {
 			sr.stop()
 			if f != os.Stdin {
@@ -216,11 +218,11 @@ func (in *inputs) openReader(ctx context.Context, name string, br *bufio.Reader)
 	if err != nil {
 		closeFile()
 		if ctx.Err() != nil && !regular {
-			return nil, nil, false, &inputError{file: name, msg: "interrupted while reading its header"}
+			return nil, nil, nil, &inputError{file: name, msg: "interrupted while reading its header"}
 		}
-		return nil, nil, false, err
+		return nil, nil, nil, err
 	}
-	return r, closeFile, regular, nil
+	return r, closeFile, stream, nil
 }
 
 // openCtx opens name; a FIFO's open, which waits for a writer, is given up
@@ -268,6 +270,12 @@ type streamReader struct {
 	buf  []byte // the chunk being consumed
 	cur  []byte // what is left of it
 	err  error  // the error that came with it
+
+	// idle, when set, is called when Read has nothing left and is about
+	// to wait for the writer: the replay sends the frames it gathered
+	// then, so a live pipe's frames do not wait for the next ones. Its
+	// error ends the Read.
+	idle func() error
 }
 
 type streamRead struct {
@@ -312,6 +320,11 @@ func (s *streamReader) Read(p []byte) (int, error) {
 		}
 		if s.err != nil {
 			return 0, s.err
+		}
+		if s.idle != nil && len(s.full) == 0 {
+			if err := s.idle(); err != nil {
+				return 0, err
+			}
 		}
 		select {
 		case c := <-s.full:
@@ -416,6 +429,7 @@ type fileSource struct {
 	r         *capfile.Reader
 	c         capfile.Packet
 	closeFile func()
+	stream    *streamReader // a pipe's or FIFO's, nil for a regular file
 }
 
 func (s *fileSource) next(p *packet) error {

@@ -287,9 +287,10 @@ func TestReplayStreamsAFIFO(t *testing.T) {
 
 	t.Run("SIGINT while the read blocks", func(t *testing.T) {
 		fifo := mkfifo(t)
-		// batchSize+8 frames, then silence: the replay sends in batches
-		// of batchSize, and the last 8 wait in the batch while the read
-		// blocks, until the stop flushes them.
+		// batchSize+8 frames, then silence: the replay sends a full
+		// batch, then the last 8 when its read of the FIFO would wait
+		// (a live pipe's frames do not wait for the next ones), and
+		// SIGINT ends the blocked read.
 		w := writeEndless(t, fifo, batchSize+8)
 		defer close(w.stop)
 		p := newPeer(t, memifpcap.Config{})
@@ -308,7 +309,7 @@ func TestReplayStreamsAFIFO(t *testing.T) {
 				<-exited
 			}
 		}()
-		waitCond(t, "a batch sent", 30*time.Second, func() bool { return p.count() >= batchSize }, exited)
+		waitCond(t, "every frame sent while the read blocks", 30*time.Second, func() bool { return p.count() >= batchSize+8 }, exited)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 		select {
 		case <-exited:

@@ -151,6 +151,17 @@ func (r *replay) file(i int) error {
 	b := r.batch
 	_, inMem := src.(*memSource)
 	flush := func() error { return r.flush(f) }
+	// A pipe's gathered frames go out before its read waits for the
+	// writer, not when the batch fills: a live capture piped in is sent
+	// as it comes.
+	var idleErr error
+	if fs, ok := src.(*fileSource); ok && fs.stream != nil {
+		fs.stream.idle = func() error {
+			idleErr = flush()
+			return idleErr
+		}
+		defer func() { fs.stream.idle = nil }()
+	}
 	r.pacer.restart()
 	var p packet
 	for {
@@ -163,6 +174,9 @@ func (r *replay) file(i int) error {
 		default:
 		}
 		if err := src.next(&p); err != nil {
+			if idleErr != nil {
+				return idleErr // the send before the read waited failed
+			}
 			if ferr := flush(); ferr != nil {
 				return ferr
 			}
