@@ -198,7 +198,7 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	}
 	// Released on the next read, as for ZeroCopyReadPacketData.
 	st.held = s
-	bytes, truncated := st.finish(ms[:count], q.id, time.Now(), q.h.cfg.BatchTimestamps)
+	bytes, truncated := st.finish(ms[:count], q.id, st.now(), q.h.cfg.BatchTimestamps)
 	c := &q.stats
 	bump(&c.packets, uint64(count))
 	bump(&c.bytes, bytes)
