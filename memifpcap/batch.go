@@ -42,7 +42,11 @@ type Message struct {
 	// the previous read and at or before the read that took the frame,
 	// and a frame read alone is stamped when it was seen.
 	// Config.BatchTimestamps gives the whole batch the one reading
-	// instead. AncillaryData is left nil, so that a batch boxes nothing;
+	// instead. The clock (for every read, not only batches) is the wall
+	// clock, read at most once a second, advanced by the monotonic
+	// clock: one clock read where time.Now makes two, and a step of the
+	// wall clock shows in the stamps within a second.
+	// AncillaryData is left nil, so that a batch boxes nothing;
 	// the queue is in Queue and the metadata word is in Metadata.
 	CaptureInfo gopacket.CaptureInfo
 	// Metadata is the metadata word of the packet's first descriptor
