@@ -134,7 +134,7 @@ func (q *RxQueue) readCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
 	data := st.fresh(min(n, st.snapLen, st.keep))
 	gather(data, segs)
 	meta := s.rx[q.id].Metadata()
-	s.rx[q.id].ReleaseSome(releaseBatch)
+	s.rx[q.id].Release()
 	ci := q.captured(len(data), n)
 	ci.AncillaryData = st.freshAncillary(meta)
 	return data, ci, nil
@@ -203,7 +203,7 @@ func (q *RxQueue) readTo(b []byte, wait bool) (gopacket.CaptureInfo, error) {
 	st := &q.st
 	c := gather(b[:min(len(b), n, st.snapLen, st.keep)], segs)
 	meta := s.rx[q.id].Metadata()
-	s.rx[q.id].ReleaseSome(releaseBatch)
+	s.rx[q.id].Release()
 	ci := q.captured(c, n)
 	ci.AncillaryData = st.reusedAncillary(meta)
 	return ci, nil
@@ -386,21 +386,13 @@ func (q *RxQueue) live(wait bool, w *rxWait) (*session, error) {
 	}
 	if st.held != nil {
 		if st.held == s {
-			s.rx[q.id].ReleaseSome(releaseBatch)
+			s.rx[q.id].Release()
 		}
 		st.held = nil
 	}
 	st.last = s
 	return s, nil
 }
-
-// releaseBatch is how many consumed slots a reader keeps at most while it
-// works through a burst (ring.Rx.ReleaseSome): one store of the ring index
-// per 32 frames instead of one per frame, and every slot goes back as soon
-// as the reader has caught up or waits. Only a reader that stops for good
-// mid-burst leaves up to 31 frames unacknowledged (the peer then counts
-// them in flight, or lost if the link goes down).
-const releaseBatch = 32
 
 // waitState waits, with the queue lock released, for the next link state
 // change, the Handle to close or the deadline, unless the link is down or

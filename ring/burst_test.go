@@ -317,34 +317,3 @@ func TestCopySmall(t *testing.T) {
 		}
 	}
 }
-
-// ReleaseSome gives slots back only when the reader has caught up with the
-// producer's index as last loaded, or when batch slots wait.
-func TestReleaseSome(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t, 4, 16)
-	tx := w.clientTx()
-	rx := w.serverRx(16)
-	for i := range 10 {
-		if err := tx.Write(frame(i, 8)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tx.Publish()
-	for i := range 10 {
-		expect(t, rx, frame(i, 8), 1)
-		rx.ReleaseSome(4)
-		// Released: after every 4th frame, and after the 10th, the
-		// last the producer published.
-		want := uint16(i + 1)
-		switch {
-		case i == 9:
-		case (i+1)%4 == 0:
-		default:
-			want = uint16((i + 1) / 4 * 4)
-		}
-		if got := w.cliC2S.Tail(); got != want {
-			t.Fatalf("after frame %d: tail = %d, want %d", i, got, want)
-		}
-	}
-}

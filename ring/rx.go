@@ -343,21 +343,6 @@ func (x *Rx) Release() {
 	x.released = x.cursor
 }
 
-// ReleaseSome is Release for a reader that takes a packet or a few at a
-// time: it gives the consumed slots back when the producer's index, as last
-// loaded, shows nothing more to read (the reader has caught up, and the
-// producer may be waiting for room) or when at least batch slots wait to
-// go back, and otherwise leaves them to a later call. A reader working
-// through a burst then stores its index once per batch slots instead of
-// once per packet. A reader that stops mid-burst keeps fewer than batch
-// slots until its next Release.
-func (x *Rx) ReleaseSome(batch uint16) {
-	if x.cursor != x.peer && x.cursor-x.released < batch {
-		return
-	}
-	x.Release()
-}
-
 // SetInterrupt sets the consumer's MASK_INT in the ring flags: want=false
 // sets it (we poll, do not signal us), want=true clears it. After clearing
 // it, call Next once more before blocking on the eventfd: the producer may
