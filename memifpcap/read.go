@@ -277,8 +277,10 @@ const clockRefresh = time.Second
 // of a ReadPacketData loop here); a step of the wall clock (NTP) shows in
 // the timestamps within clockRefresh.
 func (st *rxState) now() time.Time {
-	if d := time.Since(st.clock); d >= 0 && d < clockRefresh && !st.clock.IsZero() {
-		return st.clock.Add(d)
+	if !st.clock.IsZero() {
+		if d := time.Since(st.clock); d < clockRefresh {
+			return st.clock.Add(d)
+		}
 	}
 	st.clock = time.Now()
 	return st.clock
