@@ -138,13 +138,13 @@ func (r *Ring) storeHead(h uint16) (flags uint16) {
 	return uint16(r.storeHalf(headShift, h) >> flagsShift)
 }
 
-// storeHeadAlone publishes head when the caller also owns flags: the client
-// on an S2C ring, whose consumer it is. Nobody else writes the word, so a
-// load and a plain atomic store replace the compare-and-swap, a locked
-// instruction on a cache line the server reads.
-func (r *Ring) storeHeadAlone(h uint16) {
+// releaseHead hands S2C slots back: the client, the ring's consumer, owns
+// flags too, so nobody else writes the word, and a load and a release
+// store (storeRelease) replace the compare-and-swap, a locked instruction
+// on a cache line the server reads.
+func (r *Ring) releaseHead(h uint16) {
 	old := atomic.LoadUint32(r.flagsHead)
-	atomic.StoreUint32(r.flagsHead, old&^(0xffff<<headShift)|uint32(h)<<headShift)
+	storeRelease(r.flagsHead, old&^(0xffff<<headShift)|uint32(h)<<headShift)
 }
 
 // storeHalf replaces the u16 at shift in the flags/head word and returns the
@@ -170,6 +170,13 @@ func (r *Ring) Tail() uint16 {
 // the padding that shares its word, so one atomic store suffices.
 func (r *Ring) StoreTail(t uint16) {
 	atomic.StoreUint32(r.tail, uint32(t)<<tailShift)
+}
+
+// releaseTail hands C2S slots back: the server, the ring's consumer,
+// stores tail with a release store (storeRelease), which does not stall
+// for the store buffer as StoreTail's sequentially consistent store does.
+func (r *Ring) releaseTail(t uint16) {
+	storeRelease(r.tail, uint32(t)<<tailShift)
 }
 
 // Desc is one 16-byte descriptor, laid out as memif_desc_t (see

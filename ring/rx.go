@@ -321,7 +321,7 @@ func (x *Rx) segment(idx uint16, d Desc) ([]byte, string) {
 }
 
 // Release gives back every slot Next consumed since the last Release, with
-// one atomic store. A server publishes tail = cursor. A client refills the
+// one release store (no fence: nothing waits on it Dekker-style). A server publishes tail = cursor. A client refills the
 // freed slots (length BufferSize, region 0, its offset, flags 0) and
 // publishes head = cursor + N. Views returned by Next must not be used
 // afterwards: the producer may overwrite them at once.
@@ -336,9 +336,9 @@ func (x *Rx) Release() {
 			x.refill(idx)
 		}
 		// The client consumes S2C: flags are its own too.
-		x.ring.storeHeadAlone(x.cursor + x.n)
+		x.ring.releaseHead(x.cursor + x.n)
 	} else {
-		x.ring.StoreTail(x.cursor)
+		x.ring.releaseTail(x.cursor)
 	}
 	x.released = x.cursor
 }
