@@ -298,22 +298,3 @@ func TestWriteBurstFullRing(t *testing.T) {
 	}
 	expectNone(t, rx)
 }
-
-// copySmall copies every length it is used for exactly, and writes nothing
-// outside dst.
-func TestCopySmall(t *testing.T) {
-	t.Parallel()
-	for n := 16; n <= 64; n++ {
-		src := frame(n, n)
-		mem := bytes.Repeat([]byte{0xEE}, n+32)
-		copySmall(mem[16:16+n], src)
-		if !bytes.Equal(mem[16:16+n], src) {
-			t.Fatalf("%d bytes: copied %x, want %x", n, mem[16:16+n], src)
-		}
-		for i, b := range append(mem[:16:16], mem[16+n:]...) {
-			if b != 0xEE {
-				t.Fatalf("%d bytes: guard byte %d changed to %#x", n, i, b)
-			}
-		}
-	}
-}

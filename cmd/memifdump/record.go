@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"io"
 	"time"
+
+	"github.com/memifpcap/memifpcap/internal/smallcopy"
 )
 
 // blockSize is how many bytes the capture file gets per write: enough
@@ -16,7 +18,7 @@ import (
 // blocks 11-13.
 const blockSize = 64 << 10
 
-// block is the output buffer. Records are encoded straight into it (grow),
+// block is the output buffer. Records are encoded straight into it (extend),
 // and the file headers pcapgo writes come through Write; it reaches the
 // file one block at a time.
 type block struct {
@@ -48,18 +50,15 @@ func (b *block) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// grow extends the buffer by n bytes, flushing first if they do not fit,
-// and returns them to be written in place. n is at most the size reset
-// was given.
-func (b *block) grow(n int) ([]byte, error) {
-	if n > cap(b.buf)-len(b.buf) {
-		if err := b.Flush(); err != nil {
-			return nil, err
-		}
-	}
+// free is how many bytes fit before the next Flush.
+func (b *block) free() int { return cap(b.buf) - len(b.buf) }
+
+// extend extends the buffer by n bytes, which fit (free), and returns
+// them to be written in place.
+func (b *block) extend(n int) []byte {
 	l := len(b.buf)
 	b.buf = b.buf[:l+n]
-	return b.buf[l : l+n : l+n], nil
+	return b.buf[l:]
 }
 
 // Flush writes what is buffered. After an error the buffer is emptied
@@ -104,10 +103,12 @@ func (s *fileSink) record(ts time.Time, capLen, length, iface int, segs [][]byte
 		hdr = epbHeader
 		total = epbHeader + capLen + (-capLen & 3) + epbTrailer
 	}
-	out, err := s.out.grow(total)
-	if err != nil {
-		return s.writeError(err)
+	if total > s.out.free() {
+		if err := s.out.Flush(); err != nil {
+			return s.writeError(err)
+		}
 	}
+	out := s.out.extend(total)
 	if s.ng {
 		ns := uint64(ts.UnixNano())
 		le.PutUint32(out[0:], epbType)
@@ -131,8 +132,12 @@ func (s *fileSink) record(ts time.Time, capLen, length, iface int, segs [][]byte
 		le.PutUint32(out[12:], uint32(length))
 	}
 	data := out[hdr : hdr+capLen]
-	for _, seg := range segs {
-		data = data[copy(data, seg):]
+	if len(segs) == 1 && len(segs[0]) == capLen && capLen-smallcopy.Min <= smallcopy.Max-smallcopy.Min {
+		smallcopy.Copy(data, segs[0]) // a small frame: no call
+	} else {
+		for _, seg := range segs {
+			data = data[copy(data, seg):]
+		}
 	}
 	if s.flushEach {
 		if err := s.out.Flush(); err != nil {

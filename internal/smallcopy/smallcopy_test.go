@@ -1,0 +1,35 @@
+package smallcopy
+
+import (
+	"bytes"
+	"testing"
+)
+
+// Copy copies every length it takes exactly, and writes nothing outside
+// dst.
+func TestCopy(t *testing.T) {
+	for n := Min; n <= Max; n++ {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(n + i*7)
+		}
+		mem := bytes.Repeat([]byte{0xEE}, n+32)
+		Copy(mem[16:16+n], src)
+		if !bytes.Equal(mem[16:16+n], src) {
+			t.Fatalf("%d bytes: copied %x, want %x", n, mem[16:16+n], src)
+		}
+		for i, b := range append(mem[:16:16], mem[16+n:]...) {
+			if b != 0xEE {
+				t.Fatalf("%d bytes: guard byte %d changed to %#x", n, i, b)
+			}
+		}
+	}
+}
+
+// Copy is inlined and allocates nothing.
+func TestCopyAllocatesNothing(t *testing.T) {
+	src, dst := make([]byte, 60), make([]byte, 60)
+	if n := testing.AllocsPerRun(100, func() { Copy(dst, src) }); n != 0 {
+		t.Fatalf("%v allocations per copy", n)
+	}
+}
