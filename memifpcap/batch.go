@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
-	"golang.org/x/net/bpf"
-
+	"github.com/memifpcap/memifpcap/internal/atomicx"
 	"github.com/memifpcap/memifpcap/ring"
+	"golang.org/x/net/bpf"
 )
 
 // Message is one packet of a batch, in the shape of golang.org/x/net/ipv4's
@@ -204,14 +204,14 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	st.held = s
 	bytes, truncated := st.finish(ms[:count], q.id, st.now(), q.h.cfg.BatchTimestamps)
 	c := &q.stats
-	bump(&c.packets, uint64(count))
-	bump(&c.bytes, bytes)
+	atomicx.Bump(&c.packets, uint64(count))
+	atomicx.Bump(&c.bytes, bytes)
 	if truncated != 0 {
-		bump(&c.truncated, truncated)
+		atomicx.Bump(&c.truncated, truncated)
 	}
 	if filtered != 0 {
 		// Their slots are handed back with the batch's.
-		bump(&c.filtered, filtered)
+		atomicx.Bump(&c.filtered, filtered)
 	}
 	return count, nil
 }
@@ -416,8 +416,8 @@ func (q *TxQueue) writeBatchLocked(ms []Message) (n int, err error) {
 	}
 	if n > 0 {
 		q.publish(s)
-		bump(&q.stats.txPackets, uint64(n))
-		bump(&q.stats.txBytes, bytes)
+		atomicx.Bump(&q.stats.txPackets, uint64(n))
+		atomicx.Bump(&q.stats.txBytes, bytes)
 		if err == errWaitRoom {
 			err = nil
 		}

@@ -7,7 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/google/gopacket"
-
+	"github.com/memifpcap/memifpcap/internal/atomicx"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 	"github.com/memifpcap/memifpcap/ring"
 )
@@ -211,8 +211,8 @@ func (w *FrameWriter) publishLocked() {
 	q := w.q
 	if s := q.h.sess.Load(); s != nil && s == w.sess && !s.down.Load() {
 		q.publish(s)
-		bump(&q.stats.txPackets, w.queued)
-		bump(&q.stats.txBytes, w.qBytes)
+		atomicx.Bump(&q.stats.txPackets, w.queued)
+		atomicx.Bump(&q.stats.txBytes, w.qBytes)
 		w.queued, w.qBytes = 0, 0
 		return
 	}

@@ -323,8 +323,3 @@ func (h *Handle) Stats() Stats {
 	}
 	return st
 }
-
-// bump adds n to a counter that only one goroutine (the holder of a queue
-// lock) writes: a load and a store instead of a locked add, so that Stats
-// may read it at any time. (On amd64 the atomic store is still an XCHG.)
-func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
-	"golang.org/x/net/bpf"
-
 	"github.com/memifpcap/memifpcap/control"
+	"github.com/memifpcap/memifpcap/internal/atomicx"
 	"github.com/memifpcap/memifpcap/ring"
+	"golang.org/x/net/bpf"
 )
 
 // rxState is a receive queue's reader state, guarded by RxQueue.mu.
@@ -258,10 +258,10 @@ func (q *RxQueue) readZeroCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) 
 // captured counts a delivered frame and makes its CaptureInfo.
 func (q *RxQueue) captured(capLen, length int) gopacket.CaptureInfo {
 	c := &q.stats
-	bump(&c.packets, 1)
-	bump(&c.bytes, uint64(length))
+	atomicx.Bump(&c.packets, 1)
+	atomicx.Bump(&c.bytes, uint64(length))
 	if capLen < length {
-		bump(&c.truncated, 1)
+		atomicx.Bump(&c.truncated, 1)
 	}
 	now := q.st.now()
 	q.st.stamped = now
@@ -454,7 +454,7 @@ func (q *RxQueue) take(s *session) ([][]byte, int, error) {
 	st.segs = segs[:0]
 	if !st.accept(q.filter.Load(), segs, n) {
 		s.rx[q.id].Release()
-		bump(&q.stats.filtered, 1)
+		atomicx.Bump(&q.stats.filtered, 1)
 		return nil, 0, errFiltered
 	}
 	return segs, n, nil

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/memifpcap/memifpcap/control"
+	"github.com/memifpcap/memifpcap/internal/atomicx"
 	"github.com/memifpcap/memifpcap/ring"
 )
 
@@ -96,7 +97,7 @@ func (q *TxQueue) producer(s *session) (*ring.Tx, error) {
 func (q *TxQueue) publish(s *session) {
 	if s.tx[q.id].Publish() {
 		_ = s.tx[q.id].ev.Signal()
-		bump(&q.stats.intrSent, 1)
+		atomicx.Bump(&q.stats.intrSent, 1)
 	}
 }
 
@@ -171,8 +172,8 @@ func (q *TxQueue) attempt(w *FrameWriter, op txOp, data []byte) error {
 		return q.txFailed(s, err, len(data))
 	}
 	q.publish(s)
-	bump(&q.stats.txPackets, 1)
-	bump(&q.stats.txBytes, uint64(len(data)))
+	atomicx.Bump(&q.stats.txPackets, 1)
+	atomicx.Bump(&q.stats.txBytes, uint64(len(data)))
 	return nil
 }
 

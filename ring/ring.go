@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/memifpcap/memifpcap/internal/atomicx"
 )
 
 // Offsets inside the ring header (memif.h memif_ring_t). The header's second cache line, holding tail, starts at
@@ -140,11 +142,11 @@ func (r *Ring) storeHead(h uint16) (flags uint16) {
 
 // releaseHead hands S2C slots back: the client, the ring's consumer, owns
 // flags too, so nobody else writes the word, and a load and a release
-// store (storeRelease) replace the compare-and-swap, a locked instruction
+// store (atomicx.StoreRelease32) replace the compare-and-swap, a locked instruction
 // on a cache line the server reads.
 func (r *Ring) releaseHead(h uint16) {
 	old := atomic.LoadUint32(r.flagsHead)
-	storeRelease(r.flagsHead, old&^(0xffff<<headShift)|uint32(h)<<headShift)
+	atomicx.StoreRelease32(r.flagsHead, old&^(0xffff<<headShift)|uint32(h)<<headShift)
 }
 
 // storeHalf replaces the u16 at shift in the flags/head word and returns the
@@ -173,10 +175,11 @@ func (r *Ring) StoreTail(t uint16) {
 }
 
 // releaseTail hands C2S slots back: the server, the ring's consumer,
-// stores tail with a release store (storeRelease), which does not stall
-// for the store buffer as StoreTail's sequentially consistent store does.
+// stores tail with a release store (atomicx.StoreRelease32), which does
+// not stall for the store buffer as StoreTail's sequentially consistent
+// store does.
 func (r *Ring) releaseTail(t uint16) {
-	storeRelease(r.tail, uint32(t)<<tailShift)
+	atomicx.StoreRelease32(r.tail, uint32(t)<<tailShift)
 }
 
 // Desc is one 16-byte descriptor, laid out as memif_desc_t (see

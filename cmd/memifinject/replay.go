@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/memifpcap/memifpcap/internal/atomicx"
 	"github.com/memifpcap/memifpcap/internal/memifflag"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
@@ -192,7 +193,7 @@ func (r *replay) file(i int) error {
 			}
 			return r.partWay(&inputError{file: f.name, packet: p.num, msg: err.Error()})
 		case !keep:
-			bump(&r.filtered, 1)
+			atomicx.Bump(&r.filtered, 1)
 			continue
 		}
 		if !r.started.Load() {
@@ -212,7 +213,7 @@ func (r *replay) file(i int) error {
 			ether = false
 			ip, ok := stripL2(data)
 			if !ok {
-				bump(&r.skipped, 1)
+				atomicx.Bump(&r.skipped, 1)
 				continue
 			}
 			data = ip
@@ -310,10 +311,10 @@ func (r *replay) flush(f *inputFile) error {
 					trunc++
 				}
 			}
-			bump(&r.sent, uint64(n))
-			bump(&r.bytes, bytes)
+			atomicx.Bump(&r.sent, uint64(n))
+			atomicx.Bump(&r.bytes, bytes)
 			if trunc > 0 {
-				bump(&r.truncated, trunc)
+				atomicx.Bump(&r.truncated, trunc)
 			}
 			r.lastNS.Store(now)
 			frames = frames[n:]
@@ -328,7 +329,7 @@ func (r *replay) flush(f *inputFile) error {
 		if r.ctx.Err() != nil {
 			return errStop // a signal ended the wait for room or for the link
 		}
-		bump(&r.failed, 1)
+		atomicx.Bump(&r.failed, 1)
 		switch {
 		case errors.Is(err, memifpcap.ErrTimeout):
 			err = fmt.Errorf("the memif ring stayed full for %v (-write-timeout): the peer is not taking frames", r.o.writeTimeout)
@@ -370,10 +371,6 @@ func (r *replay) resume(f *inputFile, num int) bool {
 	r.pacer.restart()
 	return true
 }
-
-// bump adds n to a counter only one goroutine writes: no locked
-// instruction per packet.
-func bump(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
 // summary is the replay so far. What was sent is delivered (the peer took
 // it), lost (it never will: the link went down with it in the ring, or
