@@ -457,8 +457,12 @@ func (s *memSource) next(p *packet) error {
 	}
 	m := &s.f.mem[s.i]
 	s.i++
-	*p = packet{data: s.arena[m.off : m.off+m.caplen : m.off+m.caplen], ts: m.ts, length: m.length, linkType: m.linkType, num: s.i,
-		queue: int(m.queue), dir: m.dir}
+	// Field by field: a composite literal is built on the stack and
+	// copied with 16-byte moves that wait for the stores before them
+	// (the ring's, into lines the peer's CPU holds) to reach the cache.
+	p.data = s.arena[m.off : m.off+m.caplen : m.off+m.caplen]
+	p.ts, p.length, p.linkType, p.num = m.ts, m.length, m.linkType, s.i
+	p.queue, p.dir = int(m.queue), m.dir
 	return nil
 }
 

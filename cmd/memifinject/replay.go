@@ -165,14 +165,18 @@ func (r *replay) file(i int) error {
 	}
 	r.pacer.restart()
 	var p packet
-	for {
+	for look := uint(0); ; look++ {
 		if r.o.limit > 0 && r.sent.Load()+uint64(len(b.frames)) >= r.o.limit {
 			return stopAfter(flush())
 		}
-		select {
-		case <-done:
-			return stopAfter(flush())
-		default:
+		// A signal is looked for every 16 packets (a microsecond at top
+		// speed), and by every wait of the pacer and of a write.
+		if look%16 == 0 {
+			select {
+			case <-done:
+				return stopAfter(flush())
+			default:
+			}
 		}
 		if err := src.next(&p); err != nil {
 			if idleErr != nil {
@@ -218,11 +222,16 @@ func (r *replay) file(i int) error {
 			}
 			data = ip
 		}
-		fr := pending{size: len(data), num: p.num, trunc: len(p.data) < p.length}
+		// Filled in place, field by field (see memSource.next).
+		b.frames = b.frames[:len(b.frames)+1]
+		fr := &b.frames[len(b.frames)-1]
+		fr.data, fr.off, fr.size, fr.num = nil, 0, len(data), p.num
+		fr.trunc, fr.flow = len(p.data) < p.length, 0
 		switch {
 		case r.o.sel.byCapture:
 			q, bad := r.o.sel.queue(&p)
 			if bad != "" {
+				b.frames = b.frames[:len(b.frames)-1] // not this one
 				if ferr := flush(); ferr != nil {
 					return ferr
 				}
@@ -238,7 +247,6 @@ func (r *replay) file(i int) error {
 			fr.off = len(b.arena)
 			b.arena = append(b.arena, data...)
 		}
-		b.frames = append(b.frames, fr)
 		if len(b.frames) == batchSize {
 			if err := flush(); err != nil {
 				return err
