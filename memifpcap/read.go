@@ -24,12 +24,16 @@ type rxState struct {
 	// stamped is the clock reading of the last read that took frames: a
 	// batch's frames were published after it (see Message.CaptureInfo).
 	stamped time.Time
-	// ancChunk is what is left of the chunk freshAncillary carves the
-	// copying path's AncillaryData slices from.
-	ancChunk []any
-	// dataChunk is what is left of the chunk fresh carves copied frames
-	// from.
+	// ancChunk is the chunk freshAncillary carves the copying path's
+	// AncillaryData slices from, ancUsed how many of its entries are
+	// handed out; dataChunk and dataUsed the same for fresh's copied
+	// frames. Indices rather than a chunk re-sliced per frame: storing a
+	// slice into the Handle (heap memory) costs a write barrier while the
+	// collector runs, and a steady copying reader keeps it running.
+	ancChunk  []any
+	ancUsed   int
 	dataChunk []byte
+	dataUsed  int
 	// frames is the scratch slice ReadBatch's ring.Burst fills.
 	frames []ring.Frame
 
@@ -153,12 +157,12 @@ func (st *rxState) fresh(n int) []byte {
 	if n > dataChunk/8 {
 		return make([]byte, n)
 	}
-	if len(st.dataChunk) < n {
-		st.dataChunk = make([]byte, dataChunk)
+	if len(st.dataChunk)-st.dataUsed < n {
+		st.dataChunk, st.dataUsed = make([]byte, dataChunk), 0
 	}
-	b := st.dataChunk[:n:n]
-	st.dataChunk = st.dataChunk[n:]
-	return b
+	i := st.dataUsed
+	st.dataUsed += n
+	return st.dataChunk[i : i+n : i+n]
 }
 
 // ancillaryChunk is how many frames' AncillaryData slices one allocation
@@ -169,16 +173,27 @@ const ancillaryChunk = 64
 // copying path promises: the caller may keep and change it. The slices
 // are carved, two entries each with their capacity capped, from a chunk
 // allocated once per ancillaryChunk frames, so a copying read costs one
-// allocation (its data) rather than two.
+// allocation (its data) rather than two. The chunk is filled when it is
+// made, with the queue and a zero metadata word: a frame whose metadata
+// is 0 (every implementation's) writes no pointer.
 func (st *rxState) freshAncillary(meta uint32) []any {
-	if len(st.ancChunk) < 2 {
-		st.ancChunk = make([]any, 2*ancillaryChunk)
+	if st.ancUsed == len(st.ancChunk) {
+		st.ancChunk, st.ancUsed = make([]any, 2*ancillaryChunk), 0
+		for i := 0; i < len(st.ancChunk); i += 2 {
+			st.ancChunk[i], st.ancChunk[i+1] = st.queue, noMetadata
+		}
 	}
-	a := st.ancChunk[:2:2]
-	st.ancChunk = st.ancChunk[2:]
-	a[0], a[1] = st.queue, st.metadata(meta)
+	i := st.ancUsed
+	st.ancUsed += 2
+	a := st.ancChunk[i : i+2 : i+2]
+	if meta != 0 {
+		a[1] = st.metadata(meta)
+	}
 	return a
 }
+
+// noMetadata is AncillaryMetadata for a zero word, boxed once.
+var noMetadata any = AncillaryMetadata{}
 
 // ReadPacketDataTo copies the next frame into b and returns its
 // CaptureInfo; CaptureLength is how many bytes were copied, at most
