@@ -202,6 +202,25 @@ func TestPacerDurationEndsTheRun(t *testing.T) {
 	}
 	// 20 packets reach the end (5 ms); the look after it is at packet 32.
 	require.Equal(t, 2*topSpeedLook, sent)
+
+	// The replay asks quick first and waits only when it says no: the
+	// same packets go, and the clock is read only at the looks.
+	c = &fakeClock{}
+	p = newPacer(c, pacing{kind: pacingTopSpeed}, 5*time.Millisecond)
+	sent, slow := 0, 0
+	for {
+		if !p.quick() {
+			slow++
+			if p.wait(epoch, 100, nil) != nil {
+				break
+			}
+		}
+		sent++
+		c.t += time.Millisecond / 4
+		require.Less(t, sent, 100, "the run does not end")
+	}
+	require.Equal(t, 2*topSpeedLook, sent)
+	require.Equal(t, 3, slow, "the first packet and the looks at packets 16 and 32")
 }
 
 func TestPacerTopSpeedNeverWaits(t *testing.T) {

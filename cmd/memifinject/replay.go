@@ -204,12 +204,14 @@ func (r *replay) file(i int) error {
 			r.startNS.Store(int64(r.clock.now()))
 			r.started.Store(true)
 		}
-		switch err := r.pacer.waitIdle(p.ts, len(p.data), done, flush); err {
-		case nil:
-		case errDurationOver, context.Canceled:
-			return stopAfter(flush())
-		default:
-			return err
+		if !r.pacer.quick() {
+			switch err := r.pacer.waitIdle(p.ts, len(p.data), done, flush); err {
+			case nil:
+			case errDurationOver, context.Canceled:
+				return stopAfter(flush())
+			default:
+				return err
+			}
 		}
 		data := p.data
 		ether := p.linkType == linkTypeEthernet
