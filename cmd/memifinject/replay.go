@@ -150,7 +150,8 @@ func (r *replay) file(i int) error {
 		r.batch = newBatch()
 	}
 	b := r.batch
-	_, inMem := src.(*memSource)
+	mem, inMem := src.(*memSource)
+	filters := r.o.sel.filters()
 	flush := func() error { return r.flush(f) }
 	// A pipe's gathered frames go out before its read waits for the
 	// writer, not when the batch fills: a live capture piped in is sent
@@ -178,7 +179,13 @@ func (r *replay) file(i int) error {
 			default:
 			}
 		}
-		if err := src.next(&p); err != nil {
+		var err error
+		if inMem {
+			err = mem.next(&p) // inlined, where src.next is a call
+		} else {
+			err = src.next(&p)
+		}
+		if err != nil {
 			if idleErr != nil {
 				return idleErr // the send before the read waited failed
 			}
@@ -190,15 +197,17 @@ func (r *replay) file(i int) error {
 			}
 			return r.partWay(err)
 		}
-		switch keep, err := r.o.sel.keep(&p); {
-		case err != nil:
-			if ferr := flush(); ferr != nil {
-				return ferr
+		if filters {
+			switch keep, err := r.o.sel.keep(&p); {
+			case err != nil:
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				return r.partWay(&inputError{file: f.name, packet: p.num, msg: err.Error()})
+			case !keep:
+				atomicx.Bump(&r.filtered, 1)
+				continue
 			}
-			return r.partWay(&inputError{file: f.name, packet: p.num, msg: err.Error()})
-		case !keep:
-			atomicx.Bump(&r.filtered, 1)
-			continue
 		}
 		if !r.started.Load() {
 			r.startNS.Store(int64(r.clock.now()))
