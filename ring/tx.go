@@ -298,7 +298,7 @@ func (t *Tx) burstClient(frames [][]byte) (int, uint64) {
 		}
 		// Config.check proved every slot's buffer lies in region 0.
 		off := t.slotOffset(idx)
-		if dst := buf[off : uint64(off)+size]; size-smallcopy.Min <= smallcopy.Max-smallcopy.Min {
+		if dst := buf[off : uint64(off)+size]; smallcopy.Fits(int(size)) {
 			smallcopy.Copy(dst, f)
 		} else {
 			copy(dst, f)
@@ -327,7 +327,7 @@ func (t *Tx) burstServer(frames [][]byte) (int, uint64) {
 		if uint64(d.Offset)+uint64(d.Length) > uint64(len(r)) {
 			return i, bytes
 		}
-		if dst := r[d.Offset : uint64(d.Offset)+size]; size-smallcopy.Min <= smallcopy.Max-smallcopy.Min {
+		if dst := r[d.Offset : uint64(d.Offset)+size]; smallcopy.Fits(int(size)) {
 			smallcopy.Copy(dst, f)
 		} else {
 			copy(dst, f)

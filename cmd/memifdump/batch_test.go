@@ -48,3 +48,34 @@ func TestLoopBatchesStopAtCount(t *testing.T) {
 	require.Equal(t, uint64(150), srv.Stats().Packets)
 	requireFrames(t, frames[130:], readCaptureFile(t, out2))
 }
+
+// Records of every small length, around the inlined copy's 16-64-byte
+// range, come out whole, in pcap and pcapng: the copy is chosen by length,
+// and a frame shorter than 16 bytes takes the plain copy.
+func TestWriteBatchSmallFrames(t *testing.T) {
+	var frames [][]byte
+	for n := 1; n <= 70; n++ {
+		f := make([]byte, n)
+		for i := range f {
+			f[i] = byte(n*31 + i)
+		}
+		frames = append(frames, f)
+	}
+	for _, format := range []string{"pcap", "pcapng"} {
+		out := filepath.Join(t.TempDir(), "out."+format)
+		s := &fileSink{pattern: out, linkType: layers.LinkTypeEthernet, snapLen: 262144, ng: format == "pcapng",
+			stats: func() memifpcap.Stats { return memifpcap.Stats{} }}
+		require.NoError(t, s.open(time.Now()))
+		ms := make([]memifpcap.Message, len(frames))
+		for i, f := range frames {
+			ms[i].Buffers = [][]byte{f}
+			ms[i].CaptureInfo.CaptureLength, ms[i].CaptureInfo.Length = len(f), len(f)
+			ms[i].CaptureInfo.Timestamp = time.Unix(1000, int64(i))
+		}
+		n, err := s.writeBatch(ms, 0)
+		require.NoError(t, err)
+		require.Equal(t, len(frames), n)
+		require.NoError(t, s.close())
+		requireFrames(t, frames, readCaptureFile(t, out))
+	}
+}

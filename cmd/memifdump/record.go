@@ -132,7 +132,7 @@ func (s *fileSink) record(ts time.Time, capLen, length, iface int, segs [][]byte
 		le.PutUint32(out[12:], uint32(length))
 	}
 	data := out[hdr : hdr+capLen]
-	if len(segs) == 1 && len(segs[0]) == capLen && capLen-smallcopy.Min <= smallcopy.Max-smallcopy.Min {
+	if len(segs) == 1 && len(segs[0]) == capLen && smallcopy.Fits(capLen) {
 		smallcopy.Copy(data, segs[0]) // a small frame: no call
 	} else {
 		for _, seg := range segs {

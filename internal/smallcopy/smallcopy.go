@@ -7,7 +7,11 @@ const (
 	Max = 64
 )
 
-// Copy copies src, Min to Max bytes, into dst, which has its length, in
+// Fits reports whether Copy takes an n-byte frame: Min <= n <= Max, in
+// one unsigned comparison.
+func Fits(n int) bool { return uint(n-Min) <= Max-Min }
+
+// Copy copies src, Min to Max bytes (Fits), into dst, which has its length, in
 // four overlapping 16-byte moves. Hot loops use it for small frames
 // instead of copy: it is inlined, where memmove is a call, and Go keeps
 // no register across a call, so the call costs the loop a spill and a

@@ -33,3 +33,12 @@ func TestCopyAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per copy", n)
 	}
 }
+
+// Fits takes exactly Min to Max, whatever the sign.
+func TestFits(t *testing.T) {
+	for n := -70; n <= 200; n++ {
+		if got, want := Fits(n), n >= Min && n <= Max; got != want {
+			t.Fatalf("Fits(%d) = %v", n, got)
+		}
+	}
+}
