@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
+	"golang.org/x/net/bpf"
+
 	"github.com/memifpcap/memifpcap/internal/atomicx"
 	"github.com/memifpcap/memifpcap/ring"
-	"golang.org/x/net/bpf"
 )
 
 // Message is one packet of a batch, in the shape of golang.org/x/net/ipv4's

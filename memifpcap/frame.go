@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/google/gopacket"
+
 	"github.com/memifpcap/memifpcap/internal/atomicx"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 	"github.com/memifpcap/memifpcap/ring"

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
+	"golang.org/x/net/bpf"
+
 	"github.com/memifpcap/memifpcap/control"
 	"github.com/memifpcap/memifpcap/internal/atomicx"
 	"github.com/memifpcap/memifpcap/ring"
-	"golang.org/x/net/bpf"
 )
 
 // rxState is a receive queue's reader state, guarded by RxQueue.mu.

@@ -142,8 +142,8 @@ func (r *Ring) storeHead(h uint16) (flags uint16) {
 
 // releaseHead hands S2C slots back: the client, the ring's consumer, owns
 // flags too, so nobody else writes the word, and a load and a release
-// store (atomicx.StoreRelease32) replace the compare-and-swap, a locked instruction
-// on a cache line the server reads.
+// store (atomicx.StoreRelease32) replace the compare-and-swap, a locked
+// instruction on a cache line the server reads.
 func (r *Ring) releaseHead(h uint16) {
 	old := atomic.LoadUint32(r.flagsHead)
 	atomicx.StoreRelease32(r.flagsHead, old&^(0xffff<<headShift)|uint32(h)<<headShift)

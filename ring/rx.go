@@ -321,9 +321,10 @@ func (x *Rx) segment(idx uint16, d Desc) ([]byte, string) {
 }
 
 // Release gives back every slot Next consumed since the last Release, with
-// one release store (no fence: nothing waits on it Dekker-style). A server publishes tail = cursor. A client refills the
-// freed slots (length BufferSize, region 0, its offset, flags 0) and
-// publishes head = cursor + N. Views returned by Next must not be used
+// one release store (no fence: nothing waits on it Dekker-style). A server
+// publishes tail = cursor. A client refills the freed slots (length
+// BufferSize, region 0, its offset, flags 0) and publishes head = cursor +
+// N. Views returned by Next must not be used
 // afterwards: the producer may overwrite them at once.
 func (x *Rx) Release() {
 	if x.cursor == x.released {
