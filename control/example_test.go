@@ -54,4 +54,5 @@ func ExampleServer() {
 	if err := s.Register(0, iface); err != nil {
 		log.Print(err) // a nil interface is refused
 	}
+	s.Start() // clients are answered from here on, id 0 already served
 }

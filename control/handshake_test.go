@@ -123,6 +123,7 @@ func startServer(t *testing.T, cfg ServerConfig, ifaces map[uint32]*testIface) *
 			t.Fatal(err)
 		}
 	}
+	ts.s.Start()
 	return ts
 }
 
@@ -938,5 +939,53 @@ func TestServerRegister(t *testing.T) {
 	var de *DisconnectError
 	if !errors.As(err, &de) || de.Reason != "ID not found" {
 		t.Errorf("after Unregister: %v", err)
+	}
+}
+
+// A client that connects while the server is being set up (listening, its
+// interfaces not registered yet) waits in the backlog and is served once
+// Start runs, instead of being refused "ID not found"; a server closed
+// before Start closes the waiting connection.
+func TestServerStartAfterRegister(t *testing.T) {
+	t.Parallel()
+	addr := fileAddr(t)
+	l, err := Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(l, ServerConfig{Name: "memifpcap-test"})
+	t.Cleanup(func() { s.Close() })
+	early := dial(t, addr) // in the backlog: nobody accepts yet
+	// No HELLO before Start (a server that accepted at once would send
+	// it, and refuse the INIT with "ID not found").
+	if m, _, err := early.Recv(time.Now().Add(200 * time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("before Start the client got %v, %v; want nothing", m, err)
+	}
+	iface := newTestIface("late")
+	if err := s.Register(3, iface); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	s.Start() // a second call does nothing
+	var mem clientMemory
+	if _, err := ClientHandshake(early, clientParams(3), testPlanner(t, &mem)); err != nil {
+		t.Fatalf("the client that connected before Start: %v", err)
+	}
+	iface.takeCall(t)
+
+	// Closed before it ever started: the queued client sees EOF.
+	addr2 := fileAddr(t)
+	l2, err := Listen(addr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := NewServer(l2, ServerConfig{})
+	queued := dial(t, addr2)
+	if err := s2.Close(); err != nil {
+		t.Fatalf("Close of a server never started: %v", err)
+	}
+	s2.Start() // after Close: nothing
+	if _, _, err := queued.Recv(time.Now().Add(5 * time.Second)); err == nil {
+		t.Fatal("a client of a server closed before Start got a message")
 	}
 }

@@ -81,12 +81,15 @@ type Server struct {
 	mu      sync.Mutex
 	ifaces  map[uint32]ServerInterface
 	pending map[*Conn]struct{}
+	started bool
 	closed  bool
 
 	wg sync.WaitGroup
 }
 
-// NewServer takes ownership of l and starts accepting in a goroutine.
+// NewServer takes ownership of l. It accepts no client until Start:
+// register the interfaces first, so that no client meets a socket that
+// answers "ID not found" for an id about to be served.
 func NewServer(l *Listener, cfg ServerConfig) *Server {
 	if cfg.MaxRegion == 0 {
 		cfg.MaxRegion = 255
@@ -109,9 +112,20 @@ func NewServer(l *Listener, cfg ServerConfig) *Server {
 		ifaces:  make(map[uint32]ServerInterface),
 		pending: make(map[*Conn]struct{}),
 	}
+	return s
+}
+
+// Start begins accepting clients, in a goroutine. Only the first call, on
+// a server not closed, does anything.
+func (s *Server) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return
+	}
+	s.started = true
 	s.wg.Add(1)
 	go s.acceptLoop()
-	return s
 }
 
 // Register serves iface under id. Ids are unique per socket, as in every

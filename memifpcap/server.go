@@ -59,19 +59,21 @@ func (ss *sharedServer) traced(sent bool, m control.Message, withFD bool) {
 	ss.tell(func(c *config) func(string) { return c.OnControl }, controlLine(sent, m, withFD))
 }
 
-func acquireServer(c *config) (*sharedServer, error) {
+// acquireServer returns the shared server of c's socket, made (listening,
+// not yet accepting: fresh) if this is its first Handle.
+func acquireServer(c *config) (ss *sharedServer, fresh bool, err error) {
 	servers.Lock()
 	defer servers.Unlock()
 	key := c.addr.String()
 	if ss := servers.m[key]; ss != nil {
 		ss.refs++
-		return ss, nil
+		return ss, false, nil
 	}
 	l, err := c.listenConfig().Listen(c.addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	ss := &sharedServer{key: key, refs: 1, watchers: map[*Handle]struct{}{}}
+	ss = &sharedServer{key: key, refs: 1, watchers: map[*Handle]struct{}{}}
 	ss.srv = control.NewServer(l, control.ServerConfig{
 		Name:        c.Name,
 		StepTimeout: c.HandshakeTimeout,
@@ -79,7 +81,7 @@ func acquireServer(c *config) (*sharedServer, error) {
 		Trace:       ss.traced,
 	})
 	servers.m[key] = ss
-	return ss, nil
+	return ss, true, nil
 }
 
 // controlLine is the line Config.OnControl is told for a message.
@@ -123,7 +125,7 @@ func releaseServer(ss *sharedServer, h *Handle) {
 }
 
 func (h *Handle) openServer() error {
-	ss, err := acquireServer(h.cfg)
+	ss, fresh, err := acquireServer(h.cfg)
 	if err != nil {
 		return err
 	}
@@ -137,6 +139,12 @@ func (h *Handle) openServer() error {
 	if err := ss.srv.Register(h.cfg.ID, (*serverIface)(h)); err != nil {
 		releaseServer(ss, h)
 		return fmt.Errorf("memif: server %s id %d: %w", h.cfg.addr, h.cfg.ID, err)
+	}
+	if fresh {
+		// Accepting only now: a client connecting while the socket was
+		// being set up is answered, with this id served, instead of
+		// refused with "ID not found".
+		ss.srv.Start()
 	}
 	h.stateMu.Lock()
 	h.server = ss
