@@ -88,8 +88,11 @@ type fileSink struct {
 	f    *os.File // nil for standard output
 	cw   countWriter
 	out  block // records are encoded straight into it
-	pw   *pcapgo.Writer
-	nw   *pcapgo.NgWriter
+	// refer is set while writeBatch writes a batch, whose frames stay
+	// where they are until the next read: record may refer to them.
+	refer bool
+	pw    *pcapgo.Writer
+	nw    *pcapgo.NgWriter
 
 	sizeCount int       // tcpdump's Cflag_count: number of the file in the -C sequence
 	timeCount int       // tcpdump's Gflag_count: -G rotations so far
@@ -129,18 +132,18 @@ func (s *fileSink) openFile(name string) error {
 	if s.live == nil {
 		s.live = new(atomic.Pointer[os.File])
 	}
-	if f, ok := s.stdout.(*os.File); ok {
-		s.live.Store(f)
-	}
+	file, _ := s.stdout.(*os.File)
 	if name != "-" {
 		f, err := os.Create(name)
 		if err != nil {
 			return err
 		}
-		s.f, s.cw.w = f, f
-		s.live.Store(f)
+		s.f, s.cw.w, file = f, f, f
 	}
-	s.out.reset(&s.cw, maxRecord(s.snapLen))
+	if file != nil {
+		s.live.Store(file)
+	}
+	s.out.reset(&s.cw, maxRecord(s.snapLen), file)
 	if s.ng {
 		opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
 			Hardware:    runtime.GOARCH,
@@ -267,6 +270,21 @@ func (s *fileSink) writePacket(ci gopacket.CaptureInfo, data []byte) error {
 // CaptureLength bytes, as ReadBatch trims them), each record encoded
 // straight into the output buffer, with no call per frame but record's.
 func (s *fileSink) writeBatch(ms []memifpcap.Message, iface int) (int, error) {
+	s.refer = true
+	n, err := s.records(ms, iface)
+	s.refer = false
+	// The frames are the ring's until the next read only: what refers to
+	// them is written now.
+	if s.out.referring() {
+		if ferr := s.flush(); err == nil {
+			err = ferr
+		}
+	}
+	return n, err
+}
+
+// records writes the records of a batch; see writeBatch.
+func (s *fileSink) records(ms []memifpcap.Message, iface int) (int, error) {
 	rotates := s.rotate > 0 || s.sizeLimit > 0
 	for i := range ms {
 		ci := &ms[i].CaptureInfo
