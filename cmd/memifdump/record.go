@@ -45,7 +45,7 @@ type block struct {
 	// the error it met.
 	left   []unix.Iovec
 	werr   error
-	writev func(fd uintptr) bool // b.writeIovecs, made once
+	writev func(fd uintptr) bool // b.writeIovecs, made by reset
 }
 
 // maxIovecs is how many pieces one writev takes (Linux's UIO_MAXIOV).
@@ -67,8 +67,8 @@ func (b *block) reset(w *countWriter, need int, f *os.File) {
 	}
 	if b.iov == nil {
 		b.iov = make([]unix.Iovec, 0, maxIovecs)
-		b.writev = b.writeIovecs
 	}
+	b.writev = b.writeIovecs // bound to b: a block is used where reset was called
 }
 
 // Write appends p (pcapgo's file header, pcapng's blocks other than
@@ -180,6 +180,10 @@ func (b *block) writeIovecs(fd uintptr) bool {
 			return false
 		default:
 			b.werr = e
+			return true
+		}
+		if n == 0 {
+			b.werr = io.ErrShortWrite // as os.File.Write says of it
 			return true
 		}
 		b.w.n += int64(n)
