@@ -51,7 +51,11 @@
 //	-c N       stop after exactly N frames (exit 0)
 //	-s LEN     snapshot length (default and 0: 262144); longer frames are
 //	           cut, with the record's original length kept
-//	-U         flush the output after every frame
+//	-U         flush the output after every frame. Without it, records
+//	           reach the file 64 KiB at a time, except that a batch read
+//	           off the ring with frames of 512 bytes or more is written
+//	           as it is read: those frames go from the ring to the file in
+//	           one writev(2) with their records, without a copy
 //	-nano      nanosecond pcap timestamps (pcapng is always nanosecond);
 //	           --nano works too, as for every Go flag
 //	-C SIZE    before writing a frame, if the file is already larger than
