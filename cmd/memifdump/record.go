@@ -313,24 +313,21 @@ func (s *fileSink) recordRefer(ts time.Time, capLen, length, iface int, segs [][
 // putEPBHeader encodes an Enhanced Packet Block's header, total bytes
 // long, on interface iface, stamped ns nanoseconds after the epoch.
 func putEPBHeader(out []byte, total, iface int, ns uint64, capLen, length int) {
+	h := (*[epbHeader]byte)(out) // one bounds check; whole words stored
 	le := binary.LittleEndian
-	le.PutUint32(out[0:], epbType)
-	le.PutUint32(out[4:], uint32(total))
-	le.PutUint32(out[8:], uint32(iface))
-	le.PutUint32(out[12:], uint32(ns>>32))
-	le.PutUint32(out[16:], uint32(ns))
-	le.PutUint32(out[20:], uint32(capLen))
-	le.PutUint32(out[24:], uint32(length))
+	le.PutUint64(h[0:], epbType|uint64(uint32(total))<<32)
+	le.PutUint64(h[8:], uint64(uint32(iface))|ns>>32<<32)
+	le.PutUint64(h[16:], uint64(uint32(ns))|uint64(uint32(capLen))<<32)
+	le.PutUint32(h[24:], uint32(length))
 }
 
 // putPcapHeader encodes a pcap record header stamped sec seconds after
 // the epoch and frac micro- or nanoseconds (fraction).
 func putPcapHeader(out []byte, sec int64, frac, capLen, length int) {
+	h := (*[pcapRecordHeader]byte)(out) // one bounds check; whole words stored
 	le := binary.LittleEndian
-	le.PutUint32(out[0:], uint32(sec))
-	le.PutUint32(out[4:], uint32(frac))
-	le.PutUint32(out[8:], uint32(capLen))
-	le.PutUint32(out[12:], uint32(length))
+	le.PutUint64(h[0:], uint64(uint32(sec))|uint64(uint32(frac))<<32)
+	le.PutUint64(h[8:], uint64(uint32(capLen))|uint64(uint32(length))<<32)
 }
 
 // fraction is a pcap timestamp's fraction of a second: micro- or, for

@@ -13,6 +13,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"github.com/memifpcap/memifpcap/internal/smallcopy"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
@@ -286,12 +287,24 @@ func (s *fileSink) writeBatch(ms []memifpcap.Message, iface int) (int, error) {
 // records writes the records of a batch; see writeBatch.
 func (s *fileSink) records(ms []memifpcap.Message, iface int) (int, error) {
 	rotates := s.rotate > 0 || s.sizeLimit > 0
+	inline := !s.ng && !s.flushEach
 	for i := range ms {
 		ci := &ms[i].CaptureInfo
 		if rotates {
 			if err := s.rotateBefore(ci.Timestamp); err != nil {
 				return i, err
 			}
+		}
+		// A small one-buffer frame into pcap, the common case, is
+		// encoded here as record would: a call costs the loop a spill
+		// and reload of its state (BenchmarkWriteBatch, 64 bytes: 9.3 ->
+		// 6.9 ns a frame).
+		if segs := ms[i].Buffers; inline && len(segs) == 1 && len(segs[0]) == ci.CaptureLength &&
+			smallcopy.Fits(ci.CaptureLength) && s.out.free() >= pcapRecordHeader+smallcopy.Max {
+			out := s.out.extend(pcapRecordHeader + ci.CaptureLength)
+			putPcapHeader(out, ci.Timestamp.Unix(), s.fraction(ci.Timestamp), ci.CaptureLength, ci.Length)
+			smallcopy.Copy(out[pcapRecordHeader:], segs[0])
+			continue
 		}
 		if err := s.record(ci.Timestamp, ci.CaptureLength, ci.Length, iface, ms[i].Buffers); err != nil {
 			return i, err
