@@ -198,6 +198,28 @@ func (r *Ring) slot(idx uint16) *Desc {
 	return &r.descs[idx&r.mask]
 }
 
+// prefetchDescs asks for the lines of the k descriptors from index idx
+// (k <= N) in a state this CPU can write, all at once, ahead of a writer
+// that fills them without reading them first (a client's WriteBurst).
+// The peer read them last, so each line must be taken from its CPU;
+// left to the stores, those requests go one after another, as x86
+// commits stores in order (memifperf C2S, 64 B: medians 47 -> 61 Mpps,
+// ten alternating rounds). A reader that writes back what it read (the
+// S2C server's Tx, the client's refill) gained nothing from it.
+func (r *Ring) prefetchDescs(idx uint16, k int) {
+	if !canPrefetchW {
+		return
+	}
+	i := int(idx & r.mask)
+	n := min(k, len(r.descs)-i)
+	if n > 0 {
+		prefetchW(unsafe.Pointer(&r.descs[i]), uintptr(n)*unsafe.Sizeof(Desc{}))
+	}
+	if k > n {
+		prefetchW(unsafe.Pointer(&r.descs[0]), uintptr(k-n)*unsafe.Sizeof(Desc{}))
+	}
+}
+
 // Desc reads the descriptor of index idx. The peer may write it
 // concurrently; callers read it once and validate the copy.
 func (r *Ring) Desc(idx uint16) Desc {

@@ -274,6 +274,7 @@ func (t *Tx) WriteBurst(frames [][]byte) int {
 	var k int
 	var bytes uint64
 	if t.client {
+		t.ring.prefetchDescs(t.cursor, len(frames))
 		k, bytes = t.burstClient(frames)
 	} else {
 		k, bytes = t.burstServer(frames)
