@@ -10,7 +10,13 @@ import (
 // read, at most maxStampSpacing apart; with BatchTimestamps all share it.
 func TestStampSpreadsABatch(t *testing.T) {
 	t.Parallel()
-	t0 := time.Unix(1000, 0)
+	// The second start is just before a second: the stamps cross it.
+	for _, t0 := range []time.Time{time.Unix(1000, 0), time.Unix(999, 999_999_900)} {
+		spread(t, t0)
+	}
+}
+
+func spread(t *testing.T, t0 time.Time) {
 	for _, tc := range []struct {
 		name  string
 		since time.Duration // from the previous read to this one
@@ -31,7 +37,7 @@ func TestStampSpreadsABatch(t *testing.T) {
 		for i, m := range ms {
 			want := now.Add(-time.Duration(tc.k-1-i) * tc.step)
 			if !m.CaptureInfo.Timestamp.Equal(want) {
-				t.Errorf("%s: frame %d stamped %v, want %v", tc.name, i, m.CaptureInfo.Timestamp.Sub(t0), want.Sub(t0))
+				t.Errorf("%s from %v: frame %d stamped %v, want %v", tc.name, t0, i, m.CaptureInfo.Timestamp.Sub(t0), want.Sub(t0))
 			}
 		}
 		if !st.stamped.Equal(now) {
