@@ -198,10 +198,12 @@ func TestPacerDurationEndsTheRun(t *testing.T) {
 	for p.wait(epoch, 100, nil) == nil {
 		sent++
 		c.t += time.Millisecond / 4 // a send takes 250 µs
-		require.Less(t, sent, 100, "the run does not end")
+		require.Less(t, sent, 100*topSpeedLook, "the run does not end")
 	}
-	// 20 packets reach the end (5 ms); the look after it is at packet 32.
-	require.Equal(t, 2*topSpeedLook, sent)
+	// 20 packets reach the end (5 ms); the run ends at the first look
+	// after it.
+	firstLook := (20 + topSpeedLook - 1) / topSpeedLook * topSpeedLook
+	require.Equal(t, firstLook, sent)
 
 	// The replay asks quick first and waits only when it says no: the
 	// same packets go, and the clock is read only at the looks.
@@ -217,10 +219,10 @@ func TestPacerDurationEndsTheRun(t *testing.T) {
 		}
 		sent++
 		c.t += time.Millisecond / 4
-		require.Less(t, sent, 100, "the run does not end")
+		require.Less(t, sent, 100*topSpeedLook, "the run does not end")
 	}
-	require.Equal(t, 2*topSpeedLook, sent)
-	require.Equal(t, 3, slow, "the first packet and the looks at packets 16 and 32")
+	require.Equal(t, firstLook, sent)
+	require.Equal(t, 1+firstLook/topSpeedLook, slow, "the first packet and the looks, every %d packets", topSpeedLook)
 }
 
 func TestPacerTopSpeedNeverWaits(t *testing.T) {

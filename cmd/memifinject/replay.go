@@ -306,10 +306,12 @@ func (r *replay) flush(f *inputFile) error {
 		if nq == 0 {
 			nq = 1 // the link is down: the write below says so
 		}
-		q := int(frames[0].flow % uint32(nq))
-		run := 1
-		for run < len(frames) && int(frames[run].flow%uint32(nq)) == q {
-			run++
+		q, run := 0, len(frames) // one queue: every frame goes on it
+		if nq > 1 {
+			q, run = int(frames[0].flow%uint32(nq)), 1
+			for run < len(frames) && int(frames[run].flow%uint32(nq)) == q {
+				run++
+			}
 		}
 		ms := b.ms[:run]
 		for i := range frames[:run] {
