@@ -40,8 +40,12 @@ type Message struct {
 	// read, at most 1 µs apart (after an idle spell a batch most likely
 	// arrived in a burst). So the stamps of a queue increase (strictly,
 	// unless frames come faster than one a nanosecond), each lies after
-	// the previous read and at or before the read that took the frame,
-	// and a frame read alone is stamped when it was seen.
+	// the previous read and at or before the read that took the frame.
+	// A frame read alone (ReadPacketData, ZeroCopyReadPacketData,
+	// ReadPacketDataTo) is stamped the same way, its batch being the
+	// frames one look at the peer's index revealed: the clock is read
+	// with the first of them, so a reader behind a busy peer reads it once
+	// per look, and one that keeps up once per frame.
 	// Config.BatchTimestamps gives the whole batch the one reading
 	// instead. The clock (for every read, not only batches) is the wall
 	// clock, read at most once a second, advanced by the monotonic
@@ -304,6 +308,7 @@ func (st *rxState) finish(ms []Message, queue int, now time.Time, same bool) (by
 		}
 	}
 	st.stamped = now
+	st.run.rx = nil // single reads after this batch are stamped after it
 	return bytes, truncated
 }
 

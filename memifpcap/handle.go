@@ -147,7 +147,8 @@ func (h *Handle) LinkType() layers.LinkType {
 func (h *Handle) SnapLen() int { return h.cfg.SnapLen }
 
 // Resolution reports the resolution of CaptureInfo.Timestamp. memif carries
-// no timestamps; a frame is stamped when it is taken off the ring.
+// no timestamps; a frame is stamped when the reader finds it on the ring
+// (see Message.CaptureInfo).
 func (h *Handle) Resolution() gopacket.TimestampResolution {
 	return gopacket.TimestampResolutionNanosecond
 }

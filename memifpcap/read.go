@@ -25,6 +25,14 @@ type rxState struct {
 	// stamped is the clock reading of the last read that took frames: a
 	// batch's frames were published after it (see Message.CaptureInfo).
 	stamped time.Time
+	// run is what seen stamps single reads with: the frames one load of
+	// rx's producer index revealed, read at runAt, spread back by step.
+	run struct {
+		rx    *ring.Rx
+		loads uint64
+		at    time.Time
+		step  time.Duration
+	}
 	// ancChunk is the chunk freshAncillary carves the copying path's
 	// AncillaryData slices from, ancUsed how many of its entries are
 	// handed out; dataChunk and dataUsed the same for fresh's copied
@@ -140,7 +148,7 @@ func (q *RxQueue) readCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
 	gather(data, segs)
 	meta := s.rx[q.id].Metadata()
 	s.rx[q.id].Release()
-	ci := q.captured(len(data), n)
+	ci := q.captured(len(data), n, s.rx[q.id].Rx)
 	ci.AncillaryData = st.freshAncillary(meta)
 	return data, ci, nil
 }
@@ -220,7 +228,7 @@ func (q *RxQueue) readTo(b []byte, wait bool) (gopacket.CaptureInfo, error) {
 	c := gather(b[:min(len(b), n, st.snapLen, st.keep)], segs)
 	meta := s.rx[q.id].Metadata()
 	s.rx[q.id].Release()
-	ci := q.captured(c, n)
+	ci := q.captured(c, n, s.rx[q.id].Rx)
 	ci.AncillaryData = st.reusedAncillary(meta)
 	return ci, nil
 }
@@ -266,22 +274,47 @@ func (q *RxQueue) readZeroCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) 
 		data = st.scratch[:gather(st.scratch[:capLen], segs)]
 	}
 	st.held = s
-	ci := q.captured(len(data), n)
+	ci := q.captured(len(data), n, s.rx[q.id].Rx)
 	ci.AncillaryData = st.reusedAncillary(s.rx[q.id].Metadata())
 	return data, ci, nil
 }
 
-// captured counts a delivered frame and makes its CaptureInfo.
-func (q *RxQueue) captured(capLen, length int) gopacket.CaptureInfo {
+// captured counts a delivered frame, just taken from rx, and makes its
+// CaptureInfo.
+func (q *RxQueue) captured(capLen, length int, rx *ring.Rx) gopacket.CaptureInfo {
 	c := &q.stats
 	atomicx.Bump(&c.packets, 1)
 	atomicx.Bump(&c.bytes, uint64(length))
 	if capLen < length {
 		atomicx.Bump(&c.truncated, 1)
 	}
-	now := q.st.now()
-	q.st.stamped = now
-	return gopacket.CaptureInfo{Timestamp: now, CaptureLength: capLen, Length: length}
+	return gopacket.CaptureInfo{Timestamp: q.st.seen(rx), CaptureLength: capLen, Length: length}
+}
+
+// seen stamps a frame a single read just took from rx, as ReadBatch
+// stamps a batch (see Message.CaptureInfo), the frames one load of the
+// producer's index revealed being the batch: the clock is read for the
+// first of them, and they are spread back from that reading over the time
+// since the previous one, the last getting it. A reader behind a busy
+// peer reads the clock once per load instead of once per frame (a
+// clock read costs as much as the rest of a zero-copy read on a VM's
+// kvm-clock); a reader that keeps up loads, and reads the clock, per
+// frame.
+func (st *rxState) seen(rx *ring.Rx) time.Time {
+	left := rx.Pending() // descriptors after this frame's, already published
+	r := &st.run
+	if rx != r.rx || rx.Loads() != r.loads {
+		now := st.now()
+		r.rx, r.loads, r.at, r.step = rx, rx.Loads(), now, 0
+		if left > 0 {
+			r.step = min(now.Sub(st.stamped)/time.Duration(left+1), maxStampSpacing)
+		}
+		st.stamped = now
+	}
+	if left == 0 || r.step <= 0 {
+		return r.at
+	}
+	return r.at.Add(-time.Duration(left) * r.step)
 }
 
 // clockRefresh is how often a reader reads the wall clock; see rxState.now.

@@ -45,6 +45,8 @@ type Rx struct {
 	// meta is the metadata word of the first descriptor of the packet
 	// Next returned last.
 	meta uint32
+	// loads counts the loads of peer (see Loads).
+	loads uint64
 
 	stats RxStats
 }
@@ -103,6 +105,7 @@ func (x *Rx) loadPeer() error {
 	// Pairs with the producer's release store after it wrote the
 	// descriptors and buffers (DPDK eth_memif_tx, VPP
 	// memif_interface_tx_inline, libmemif memif_tx_burst).
+	x.loads++
 	if x.client {
 		tail := x.ring.Tail()
 		if err := checkPeer("tail", x.released, x.peer, tail, x.n); err != nil {
@@ -118,6 +121,16 @@ func (x *Rx) loadPeer() error {
 	x.peer = head
 	return nil
 }
+
+// Pending is how many descriptors the producer had published, as its
+// index was last loaded, that Next has not read yet.
+func (x *Rx) Pending() int { return int(x.peer - x.cursor) }
+
+// Loads counts the loads of the producer's index. Next loads it only once
+// it has read all it last loaded: the frames read between two changes of
+// Loads were all published when the first of them was read, which lets a
+// reader stamp them with one clock reading.
+func (x *Rx) Loads() uint64 { return x.loads }
 
 // Next returns the next whole packet as views into shared memory, one per
 // descriptor, appended to dst[:0] (pass a slice with room for the longest
