@@ -26,7 +26,8 @@ type rxState struct {
 	// batch's frames were published after it (see Message.CaptureInfo).
 	stamped time.Time
 	// run is what seen stamps single reads with: the frames one load of
-	// rx's producer index revealed, read at runAt, spread back by step.
+	// rx's producer index revealed (loads), the clock reading taken with
+	// the first of them (at), and how far apart they are spread (step).
 	run struct {
 		rx    *ring.Rx
 		loads uint64
