@@ -269,7 +269,8 @@ func (s *fileSink) writePacket(ci gopacket.CaptureInfo, data []byte) error {
 
 // writeBatch writes the frames of a batch read (Message.Buffers hold
 // CaptureLength bytes, as ReadBatch trims them), each record encoded
-// straight into the output buffer, with no call per frame but record's.
+// straight into the output buffer, with no call per frame but record's
+// (and none for a small pcap record, encoded in records' loop).
 func (s *fileSink) writeBatch(ms []memifpcap.Message, iface int) (int, error) {
 	s.refer = true
 	n, err := s.records(ms, iface)
