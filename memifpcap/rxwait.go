@@ -9,7 +9,9 @@ import (
 // is often mid-burst), then unmask the interrupt and sleep on the eventfd.
 // The sleep is cut into slices so that a lost wakeup cannot stall us: a C
 // peer publishes its index and reads our MASK_INT flag without a full fence
-// between them, so a signal can be skipped in the instant we unmask.
+// between them, and so does a memifpcap server to a client that was
+// polling (ring.Tx.Publish), so a signal can be skipped in the instant we
+// unmask.
 const (
 	pollSpins  = 64
 	sleepSlice = 20 * time.Millisecond

@@ -481,9 +481,26 @@ func TestPublishSignal(t *testing.T) {
 	if h, f := w.srvC2S.Head(), w.srvC2S.Flags(); h != 1 || f != 0 {
 		t.Errorf("after SetInterrupt(true): head %d flags %#x, want 1 and 0", h, f)
 	}
+	// This Publish stores head with the release store (the server polled
+	// as the last Publish saw), and must still see the flags change.
 	ctx.Write(frame(1, 1))
 	if !ctx.Publish() {
 		t.Error("client Publish with MASK_INT clear = false, want true")
+	}
+	if h, f := w.srvC2S.Head(), w.srvC2S.Flags(); h != 2 || f != 0 {
+		t.Errorf("after the second Publish: head %d flags %#x, want 2 and 0", h, f)
+	}
+	// And the flags' half of the word is the server's: a release store of
+	// head leaves it as the server set it.
+	srx.SetInterrupt(false)
+	ctx.Write(frame(4, 1))
+	ctx.Publish()
+	ctx.Write(frame(5, 1))
+	if ctx.Publish() {
+		t.Error("client Publish with MASK_INT set again = true, want false")
+	}
+	if h, f := w.srvC2S.Head(), w.srvC2S.Flags(); h != 4 || f != RingFlagMaskInt {
+		t.Errorf("after four Publishes: head %d flags %#x, want 4 and MASK_INT", h, f)
 	}
 
 	crx := w.clientRx()
@@ -501,6 +518,9 @@ func TestPublishSignal(t *testing.T) {
 	stx.Write(frame(3, 1))
 	if !stx.Publish() {
 		t.Error("server Publish with MASK_INT clear = false, want true")
+	}
+	if tl, f := w.cliS2C.Tail(), w.cliS2C.Flags(); tl != 2 || f != 0 {
+		t.Errorf("after the second server Publish: tail %d flags %#x, want 2 and 0", tl, f)
 	}
 }
 
