@@ -12,6 +12,7 @@ import (
 
 	"github.com/memifpcap/memifpcap/control"
 	"github.com/memifpcap/memifpcap/internal/atomicx"
+	"github.com/memifpcap/memifpcap/internal/smallcopy"
 	"github.com/memifpcap/memifpcap/ring"
 )
 
@@ -146,7 +147,13 @@ func (q *RxQueue) readCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
 	}
 	st := &q.st
 	data := st.fresh(min(n, st.snapLen, st.keep))
-	gather(data, segs)
+	// A small one-buffer frame takes four 16-byte moves and no call
+	// (memifperf -read copy, 64 B: medians 4.46 -> 4.58 Mpps, 6 of 8).
+	if len(segs) == 1 && smallcopy.Fits(len(data)) {
+		smallcopy.Copy(data, segs[0][:len(data)])
+	} else {
+		gather(data, segs)
+	}
 	meta := s.rx[q.id].Metadata()
 	s.rx[q.id].Release()
 	ci := q.captured(len(data), n, s.rx[q.id].Rx)
