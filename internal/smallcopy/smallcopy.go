@@ -1,6 +1,8 @@
 // Package smallcopy copies small frames without a function call.
 package smallcopy
 
+import "unsafe"
+
 // Min and Max bound the lengths Copy takes.
 const (
 	Min = 16
@@ -19,8 +21,15 @@ func Fits(n int) bool { return uint(n-Min) <= Max-Min }
 // 53-59 Mpps; memifdump's records).
 func Copy(dst, src []byte) {
 	n := len(src)
-	*(*[16]byte)(dst[0:]) = *(*[16]byte)(src[0:])
-	*(*[16]byte)(dst[min(16, n-16):]) = *(*[16]byte)(src[min(16, n-16):])
-	*(*[16]byte)(dst[min(32, n-16):]) = *(*[16]byte)(src[min(32, n-16):])
-	*(*[16]byte)(dst[n-16:]) = *(*[16]byte)(src[n-16:])
+	// Two checks prove the four moves in bounds (n >= 16, len(dst) >= n);
+	// with each move's slices checked, the copy took three times the
+	// instructions (TestCopy covers every length).
+	_ = dst[n-1]
+	s, d := unsafe.Pointer((*[16]byte)(src)), unsafe.Pointer(unsafe.SliceData(dst))
+	o3 := uintptr(n - 16)
+	o1, o2 := min(16, o3), min(32, o3)
+	*(*[16]byte)(d) = *(*[16]byte)(s)
+	*(*[16]byte)(unsafe.Add(d, o1)) = *(*[16]byte)(unsafe.Add(s, o1))
+	*(*[16]byte)(unsafe.Add(d, o2)) = *(*[16]byte)(unsafe.Add(s, o2))
+	*(*[16]byte)(unsafe.Add(d, o3)) = *(*[16]byte)(unsafe.Add(s, o3))
 }

@@ -2,6 +2,7 @@ package smallcopy
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -41,4 +42,28 @@ func TestFits(t *testing.T) {
 			t.Fatalf("Fits(%d) = %v", n, got)
 		}
 	}
+}
+
+// Copy moves 16 bytes at offsets it computes from len(src) without a check
+// per move: a dst shorter than src (even with the capacity to spare) or a
+// src under 16 bytes must panic before anything is written.
+func TestCopyChecksLengths(t *testing.T) {
+	mustPanic := func(name string, dst, src []byte) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s: no panic", name)
+			}
+		}()
+		Copy(dst, src)
+	}
+	for n := Min; n <= Max; n++ {
+		mem := bytes.Repeat([]byte{0xEE}, n+32)
+		mustPanic(fmt.Sprintf("%d bytes into %d", n, n-1), mem[:n-1], make([]byte, n))
+		if !bytes.Equal(mem, bytes.Repeat([]byte{0xEE}, n+32)) {
+			t.Fatalf("%d bytes into %d: wrote %x", n, n-1, mem)
+		}
+	}
+	mustPanic("15 bytes", make([]byte, 64), make([]byte, 15))
+	mustPanic("empty", make([]byte, 64), nil)
 }
