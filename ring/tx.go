@@ -2,6 +2,7 @@ package ring
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/memifpcap/memifpcap/internal/smallcopy"
 )
@@ -292,24 +293,29 @@ func (t *Tx) WriteBurst(frames [][]byte) int {
 }
 
 // burstClient is WriteBurst's loop for a client, which writes its own
-// slot's buffer and the whole descriptor (see Write).
+// slot's buffer and the whole descriptor (see Write), with the ring's
+// geometry in locals (see burstServer).
 func (t *Tx) burstClient(frames [][]byte) (int, uint64) {
 	buf := t.regions[0]
+	descs, mask := t.ring.descs, t.mask
+	base, bufSize := t.bufBase, uint64(t.bufSize)
 	idx := t.cursor
 	var bytes uint64
 	for i, f := range frames {
 		size := uint64(len(f))
-		if size == 0 || size > uint64(t.bufSize) {
+		if size == 0 || size > bufSize {
 			return i, bytes
 		}
-		// Config.check proved every slot's buffer lies in region 0.
-		off := t.slotOffset(idx)
+		// Config.check proved every slot's buffer lies in region 0, at
+		// an offset that fits a u32.
+		slot := idx & mask
+		off := base + uint32(slot)*uint32(bufSize)
 		if dst := buf[off : uint64(off)+size]; smallcopy.Fits(int(size)) {
 			smallcopy.Copy(dst, f)
 		} else {
 			copy(dst, f)
 		}
-		t.ring.SetDesc(idx, Desc{Length: uint32(size), Offset: off})
+		descs[slot] = Desc{Length: uint32(size), Offset: off}
 		bytes += size
 		idx++
 	}
@@ -317,28 +323,35 @@ func (t *Tx) burstClient(frames [][]byte) (int, uint64) {
 }
 
 // burstServer is WriteBurst's loop for a server, which fills the buffer
-// the client offered, checked on a copy of its descriptor read once, and
-// writes only length and flags (see Write).
+// the client offered, checked on the descriptor's fields each read once,
+// and writes only length and flags (see Write). As in Rx.burstClient, the
+// ring's geometry is held in locals and the fields are loaded straight
+// into registers, not through a Desc copy.
 func (t *Tx) burstServer(frames [][]byte) (int, uint64) {
+	descs, mask, regions := t.ring.descs, t.mask, t.regions
+	limit := uint64(t.bufSize) // 0: no limit of our own
+	if limit == 0 {
+		limit = math.MaxUint64
+	}
 	idx := t.cursor
 	var bytes uint64
 	for i, f := range frames {
 		size := uint64(len(f))
-		d := t.ring.Desc(idx)
-		if size == 0 || size > uint64(d.Length) || (t.bufSize != 0 && size > uint64(t.bufSize)) ||
-			int(d.Region) >= len(t.regions) {
+		d := &descs[idx&mask]
+		region, length, offset := d.Region, d.Length, d.Offset
+		if size == 0 || size > uint64(length) || size > limit || int(region) >= len(regions) {
 			return i, bytes
 		}
-		r := t.regions[d.Region]
-		if uint64(d.Offset)+uint64(d.Length) > uint64(len(r)) {
+		r := regions[region]
+		if uint64(offset)+uint64(length) > uint64(len(r)) {
 			return i, bytes
 		}
-		if dst := r[d.Offset : uint64(d.Offset)+size]; smallcopy.Fits(int(size)) {
+		if dst := r[offset : uint64(offset)+size]; smallcopy.Fits(int(size)) {
 			smallcopy.Copy(dst, f)
 		} else {
 			copy(dst, f)
 		}
-		t.ring.setFlagsLength(idx, 0, uint32(size))
+		d.Flags, d.Length = 0, uint32(size)
 		bytes += size
 		idx++
 	}
