@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
-	"golang.org/x/net/bpf"
 
 	"github.com/memifpcap/memifpcap/internal/atomicx"
 	"github.com/memifpcap/memifpcap/ring"
@@ -34,23 +33,24 @@ type Message struct {
 	N int
 	// CaptureInfo is set by ReadBatch: Timestamp, CaptureLength and
 	// Length. memif carries no time, so a frame's Timestamp is when the
-	// reader took it off the ring, with the clock read once per batch:
-	// the batch's last frame gets that reading, and the frames before it
-	// are spread evenly back over the time since the queue's previous
-	// read, at most 1 µs apart (after an idle spell a batch most likely
-	// arrived in a burst). So the stamps of a queue increase (strictly,
-	// unless frames come faster than one a nanosecond), each lies after
-	// the previous read and at or before the read that took the frame.
-	// A frame read alone (ReadPacketData, ZeroCopyReadPacketData,
-	// ReadPacketDataTo) is stamped the same way, its batch being the
-	// frames one look at the peer's index revealed: the clock is read
-	// with the first of them, so a reader behind a busy peer reads it once
-	// per look, and one that keeps up once per frame.
-	// Config.BatchTimestamps gives the whole batch the one reading
-	// instead. The clock (for every read, not only batches) is the wall
-	// clock, read at most once a second, advanced by the monotonic
-	// clock: one clock read where time.Now makes two, and a step of the
-	// wall clock shows in the stamps within a second.
+	// reader found it on the ring: the frames one load of the peer's
+	// index revealed (a look; one per batch, unless the reader is behind)
+	// share one clock reading, taken when the first of them is read. The
+	// last of them gets that reading, and the ones before it are spread
+	// evenly back over the time since the queue's previous reading, by
+	// descriptor (a frame of three buffers is three steps from the one
+	// before it), at most 1 µs a step (after an idle spell they most
+	// likely arrived in a burst). So the stamps of a queue increase (strictly, unless frames
+	// come faster than one a nanosecond), each lies after the previous
+	// reading and at or before the read that took the frame. Frames read
+	// alone (ReadPacketData, ZeroCopyReadPacketData, ReadPacketDataTo) are
+	// stamped from the same looks, so any mix of reads keeps that order; a
+	// reader behind a busy peer reads the clock once per look, one that
+	// keeps up once per frame. Config.BatchTimestamps gives every frame of
+	// a look the one reading instead. The clock is the wall clock, read at
+	// most once a second, advanced by the monotonic clock: one clock read
+	// where time.Now makes two, and a step of the wall clock shows in the
+	// stamps within a second.
 	// AncillaryData is left nil, so that a batch boxes nothing;
 	// the queue is in Queue and the metadata word is in Metadata.
 	CaptureInfo gopacket.CaptureInfo
@@ -70,7 +70,7 @@ type Message struct {
 // long the views live. The slots of the whole batch go back to the peer
 // with one store of the ring index at the next read; the peer's index is
 // loaded once per batch (again only if the batch outruns it), the clock
-// read once, and the counters updated once.
+// read once per load, and the counters updated once.
 //
 // With a BPF filter set (SetBPF), rejected packets are skipped and count
 // in Stats().Filtered, as for the other reads.
@@ -139,11 +139,12 @@ func (q *RxQueue) readBatch(ms []Message, wait bool) (n int, err error) {
 	return q.readBatchLocked(ms, wait)
 }
 
-// readBatchLocked is readBatch with the queue's lock held. It takes the
-// batch in one pass (Burst's runs, Next for the rest, the filter) that
-// records each frame's views, length, metadata and the bytes the filter
-// keeps, and completes it in a second (finish): snap length, capture info,
-// queue, timestamps and totals, with no call per frame.
+// readBatchLocked is readBatch with the queue's lock held. It completes
+// each message as it takes the frame (views, lengths, snap length, queue,
+// metadata, timestamp), in one pass: runs of one-descriptor frames come
+// from Burst and are completed inline, with no call per frame; chains,
+// bad descriptors, the end of what the producer's index covered and the
+// filter go through Next and fill.
 func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	segs, n, s, err := q.nextPacket(wait)
 	if err != nil {
@@ -152,11 +153,13 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	rx := s.rx[q.id]
 	st := &q.st
 	vm := q.filter.Load()
+	same := q.h.cfg.BatchTimestamps
+	b := batchFill{queue: q.id, snap: st.snapLen}
 	// The first packet's views are in st.segs, which the next take
 	// reuses: move them into the message first. nextPacket ran the
 	// filter on it already.
 	ms[0].Buffers = append(ms[0].Buffers[:0], segs...)
-	taken(&ms[0], n, st.keep, rx.Metadata())
+	b.fill(&ms[0], n, st.keep, rx.Metadata(), st.look(rx.Rx, same).stamp(rx.Pending()))
 	count := 1
 	var filtered uint64
 	frames := st.burstFrames(len(ms))
@@ -174,31 +177,57 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 				break
 			}
 			m.Buffers = segs
-			if st.admit(vm, m, n, rx.Metadata()) {
-				count++
-			} else {
-				filtered++
+			keep := n
+			if vm != nil {
+				if keep = st.filtered(vm, segs, n); keep == 0 {
+					filtered++
+					continue
+				}
 			}
+			b.fill(m, n, keep, rx.Metadata(), st.look(rx.Rx, same).stamp(rx.Pending()))
+			count++
 			continue
 		}
+		// Burst does not load the producer's index: its frames belong to
+		// the run of the frame before them. left counts, for each, the
+		// descriptors published after it.
+		r := st.look(rx.Rx, same)
+		left := rx.Pending() + k
 		if vm != nil {
 			for i := range frames[:k] {
+				left--
 				f := &frames[i]
 				m := &ms[count]
 				m.Buffers = append(m.Buffers[:0], f.Data)
-				if st.admit(vm, m, len(f.Data), f.Metadata) {
+				if keep := st.filtered(vm, m.Buffers, len(f.Data)); keep > 0 {
+					b.fill(m, len(f.Data), keep, f.Metadata, r.stamp(left))
 					count++
 				} else {
-					filtered++
+					filtered++ // the next frame overwrites the message
 				}
 			}
 			continue
 		}
+		// fill, inline, for a one-buffer frame the filter keeps whole.
 		for i := range frames[:k] {
+			left--
 			f := &frames[i]
 			m := &ms[count+i]
-			m.Buffers = append(m.Buffers[:0], f.Data)
-			taken(m, len(f.Data), len(f.Data), f.Metadata)
+			n := len(f.Data)
+			data := f.Data
+			if n > b.snap {
+				data = data[:b.snap]
+				b.truncated++
+			}
+			m.Buffers = append(m.Buffers[:0], data)
+			m.N, m.Metadata, m.Queue = n, f.Metadata, b.queue
+			ci := &m.CaptureInfo
+			ci.Timestamp = r.stamp(left)
+			ci.CaptureLength, ci.Length = len(data), n
+			if ci.InterfaceIndex != 0 || ci.AncillaryData != nil {
+				ci.InterfaceIndex, ci.AncillaryData = 0, nil
+			}
+			b.bytes += uint64(n)
 		}
 		count += k
 	}
@@ -207,12 +236,11 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	}
 	// Released on the next read, as for ZeroCopyReadPacketData.
 	st.held = s
-	bytes, truncated := st.finish(ms[:count], q.id, st.now(), q.h.cfg.BatchTimestamps)
 	c := &q.stats
 	atomicx.Bump(&c.packets, uint64(count))
-	atomicx.Bump(&c.bytes, bytes)
-	if truncated != 0 {
-		atomicx.Bump(&c.truncated, truncated)
+	atomicx.Bump(&c.bytes, b.bytes)
+	if b.truncated != 0 {
+		atomicx.Bump(&c.truncated, b.truncated)
 	}
 	if filtered != 0 {
 		// Their slots are handed back with the batch's.
@@ -221,27 +249,33 @@ func (q *RxQueue) readBatchLocked(ms []Message, wait bool) (int, error) {
 	return count, nil
 }
 
-// taken records, in the first pass of a batch read, an n-byte frame whose
-// views are in m.Buffers, of which the filter keeps keep bytes (n without
-// one): finish reads them back from N and CaptureInfo.CaptureLength.
-func taken(m *Message, n, keep int, meta uint32) {
-	m.N = n
-	m.Metadata = meta
-	m.CaptureInfo.CaptureLength = keep
+// batchFill completes the messages of one batch read and adds up its
+// bytes and cut frames.
+type batchFill struct {
+	queue            int
+	snap             int
+	bytes, truncated uint64
 }
 
-// admit runs the filter on m, the views of an n-byte frame, and records it
-// (taken) if the filter accepts it. It reports whether it did; a refused
-// frame's message is overwritten by the next frame.
-func (st *rxState) admit(vm *bpf.VM, m *Message, n int, meta uint32) bool {
-	keep := n
-	if vm != nil {
-		if keep = st.filtered(vm, m.Buffers, n); keep == 0 {
-			return false
-		}
+// fill completes m, whose Buffers hold the views of an n-byte frame of
+// which the filter keeps keep bytes (n without one): capture length (what
+// the filter kept, cut to the snap length, the views trimmed to it),
+// Length, N, metadata, queue and timestamp, with InterfaceIndex and
+// AncillaryData cleared (written only when set: a reader reuses its
+// messages).
+func (b *batchFill) fill(m *Message, n, keep int, meta uint32, ts time.Time) {
+	capLen := min(keep, b.snap, n)
+	if capLen < n {
+		trim(m, capLen)
+		b.truncated++
 	}
-	taken(m, n, keep, meta)
-	return true
+	m.N, m.Metadata, m.Queue = n, meta, b.queue
+	ci := &m.CaptureInfo
+	ci.Timestamp, ci.CaptureLength, ci.Length = ts, capLen, n
+	if ci.InterfaceIndex != 0 || ci.AncillaryData != nil {
+		ci.InterfaceIndex, ci.AncillaryData = 0, nil
+	}
+	b.bytes += uint64(n)
 }
 
 // burstFrames returns the scratch slice Burst fills, with room for n
@@ -251,65 +285,6 @@ func (st *rxState) burstFrames(n int) []ring.Frame {
 		st.frames = make([]ring.Frame, n)
 	}
 	return st.frames[:n]
-}
-
-// maxStampSpacing is the most time ReadBatch puts between the timestamps
-// of two frames of one batch (see Message.CaptureInfo): after an idle
-// spell, a batch's frames most likely arrived in a burst just before it
-// was read, not spread over the whole idle time.
-const maxStampSpacing = time.Microsecond
-
-// finish completes a batch taken off the ring at now (see readBatchLocked):
-// each frame's capture length (what the filter kept, cut to the snap
-// length, the views trimmed to it), Length, Queue and timestamp, with
-// InterfaceIndex and AncillaryData cleared (written only when set: a
-// reader reuses its messages). It returns the batch's bytes and how many
-// frames were cut.
-//
-// Timestamps (see Message.CaptureInfo): one clock reading per batch. The
-// last frame gets it, with its monotonic reading; the others are spread
-// back from its wall time, computed in seconds and nanoseconds, which
-// costs a subtraction per frame where time.Time.Add would cost a division.
-func (st *rxState) finish(ms []Message, queue int, now time.Time, same bool) (bytes, truncated uint64) {
-	k := len(ms)
-	if k == 0 {
-		return 0, 0
-	}
-	step := time.Duration(0)
-	if k > 1 && !same {
-		step = min(now.Sub(st.stamped)/time.Duration(k), maxStampSpacing)
-	}
-	sec, nsec := now.Unix(), int64(now.Nanosecond())
-	for i := k - 1; i >= 0; i-- {
-		m := &ms[i]
-		n := m.N
-		ci := &m.CaptureInfo
-		capLen := min(ci.CaptureLength, st.snapLen, n)
-		if capLen < n {
-			trim(m, capLen)
-			truncated++
-		}
-		bytes += uint64(n)
-		ci.CaptureLength = capLen
-		ci.Length = n
-		m.Queue = queue
-		if ci.InterfaceIndex != 0 || ci.AncillaryData != nil {
-			ci.InterfaceIndex, ci.AncillaryData = 0, nil
-		}
-		switch {
-		case i == k-1 || step <= 0:
-			ci.Timestamp = now
-		default:
-			if nsec -= int64(step); nsec < 0 {
-				nsec += int64(time.Second)
-				sec--
-			}
-			ci.Timestamp = time.Unix(sec, nsec)
-		}
-	}
-	st.stamped = now
-	st.run.rx = nil // single reads after this batch are stamped after it
-	return bytes, truncated
 }
 
 // trim cuts m.Buffers to their first capLen bytes.

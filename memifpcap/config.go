@@ -143,8 +143,9 @@ type Config struct {
 	// are truncated with CaptureInfo.Length still the full length. Default
 	// DefaultSnapLen, as tcpdump.
 	SnapLen int
-	// BatchTimestamps gives every frame of a ReadBatch or PollBatch the
-	// batch's one timestamp, as memifpcap did before frames were stamped
+	// BatchTimestamps gives every frame the one clock reading of the look
+	// at the peer's index that revealed it (for ReadBatch and PollBatch,
+	// usually the batch's), as memifpcap did before frames were stamped
 	// one by one (see Message.CaptureInfo): it saves a few nanoseconds per
 	// frame, for receivers that ignore the time (memifperf).
 	BatchTimestamps bool

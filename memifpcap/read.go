@@ -23,18 +23,10 @@ type rxState struct {
 	snapLen int
 	// clock is the wall clock's last reading (see now).
 	clock time.Time
-	// stamped is the clock reading of the last read that took frames: a
-	// batch's frames were published after it (see Message.CaptureInfo).
+	// stamped is the last clock reading taken for stamps, and run the
+	// look whose frames are being read (see stamp.go).
 	stamped time.Time
-	// run is what seen stamps single reads with: the frames one load of
-	// rx's producer index revealed (loads), the clock reading taken with
-	// the first of them (at), and how far apart they are spread (step).
-	run struct {
-		rx    *ring.Rx
-		loads uint64
-		at    time.Time
-		step  time.Duration
-	}
+	run     stampRun
 	// ancChunk is the chunk freshAncillary carves the copying path's
 	// AncillaryData slices from, ancUsed how many of its entries are
 	// handed out; dataChunk and dataUsed the same for fresh's copied
@@ -296,51 +288,8 @@ func (q *RxQueue) captured(capLen, length int, rx *ring.Rx) gopacket.CaptureInfo
 	if capLen < length {
 		atomicx.Bump(&c.truncated, 1)
 	}
-	return gopacket.CaptureInfo{Timestamp: q.st.seen(rx), CaptureLength: capLen, Length: length}
-}
-
-// seen stamps a frame a single read just took from rx, as ReadBatch
-// stamps a batch (see Message.CaptureInfo), the frames one load of the
-// producer's index revealed being the batch: the clock is read for the
-// first of them, and they are spread back from that reading over the time
-// since the previous one, the last getting it. A reader behind a busy
-// peer reads the clock once per load instead of once per frame (a
-// clock read costs as much as the rest of a zero-copy read on a VM's
-// kvm-clock); a reader that keeps up loads, and reads the clock, per
-// frame.
-func (st *rxState) seen(rx *ring.Rx) time.Time {
-	left := rx.Pending() // descriptors after this frame's, already published
-	r := &st.run
-	if rx != r.rx || rx.Loads() != r.loads {
-		now := st.now()
-		r.rx, r.loads, r.at, r.step = rx, rx.Loads(), now, 0
-		if left > 0 {
-			r.step = min(now.Sub(st.stamped)/time.Duration(left+1), maxStampSpacing)
-		}
-		st.stamped = now
-	}
-	if left == 0 || r.step <= 0 {
-		return r.at
-	}
-	return r.at.Add(-time.Duration(left) * r.step)
-}
-
-// clockRefresh is how often a reader reads the wall clock; see rxState.now.
-const clockRefresh = time.Second
-
-// now is a reader's clock for timestamps: time.Now, read at most every
-// clockRefresh, advanced by the monotonic clock in between. That is one
-// clock read per frame instead of time.Now's two (wall and monotonic: 20 %
-// of a ReadPacketData loop here); a step of the wall clock (NTP) shows in
-// the timestamps within clockRefresh.
-func (st *rxState) now() time.Time {
-	if !st.clock.IsZero() {
-		if d := time.Since(st.clock); d < clockRefresh {
-			return st.clock.Add(d)
-		}
-	}
-	st.clock = time.Now()
-	return st.clock
+	ts := q.st.look(rx, q.h.cfg.BatchTimestamps).stamp(rx.Pending())
+	return gopacket.CaptureInfo{Timestamp: ts, CaptureLength: capLen, Length: length}
 }
 
 // gather copies segments into dst until it is full and returns the count.

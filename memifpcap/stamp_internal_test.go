@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Each frame of a batch gets its own timestamp: the last the batch's clock
+// Each frame of a look gets its own timestamp: the last the look's clock
 // reading, the others spread evenly back over the time since the previous
-// read, at most maxStampSpacing apart; with BatchTimestamps all share it.
+// reading, at most maxStampSpacing apart; with BatchTimestamps all share it.
 func TestStampSpreadsABatch(t *testing.T) {
 	t.Parallel()
 	// The second start is just before a second: the stamps cross it.
@@ -30,39 +30,35 @@ func spread(t *testing.T, t0 time.Time) {
 		{"a clock that did not move", 0, 5, false, 0},
 		{"BatchTimestamps", 200 * time.Nanosecond, 4, true, 0},
 	} {
-		st := rxState{stamped: t0}
+		var r stampRun
 		now := t0.Add(tc.since)
-		ms := make([]Message, tc.k)
-		st.finish(ms, 0, now, tc.same)
-		for i, m := range ms {
+		r.start(nil, 1, tc.k, now, t0, tc.same)
+		for i := range tc.k {
 			want := now.Add(-time.Duration(tc.k-1-i) * tc.step)
-			if !m.CaptureInfo.Timestamp.Equal(want) {
-				t.Errorf("%s from %v: frame %d stamped %v, want %v", tc.name, t0, i, m.CaptureInfo.Timestamp.Sub(t0), want.Sub(t0))
+			if ts := r.stamp(tc.k - 1 - i); !ts.Equal(want) {
+				t.Errorf("%s from %v: frame %d stamped %v, want %v", tc.name, t0, i, ts.Sub(t0), want.Sub(t0))
 			}
-		}
-		if !st.stamped.Equal(now) {
-			t.Errorf("%s: stamped = %v, want the batch's reading %v", tc.name, st.stamped.Sub(t0), tc.since)
 		}
 	}
 }
 
-// The spread keeps every stamp after the previous read's, and in order:
-// consecutive batches never overlap.
+// The spread keeps every stamp after the previous reading, and in order:
+// consecutive looks never overlap.
 func TestStampAfterPreviousRead(t *testing.T) {
 	t.Parallel()
-	st := rxState{stamped: time.Unix(1000, 0)}
-	last := st.stamped // the previous frame's stamp
+	read := time.Unix(1000, 0) // the previous reading
+	last := read               // the previous frame's stamp
 	for _, since := range []time.Duration{300, 64, 7, 1000} {
-		read := st.stamped
-		ms := make([]Message, 64)
-		st.finish(ms, 0, read.Add(since), false)
-		for i, m := range ms {
-			ts := m.CaptureInfo.Timestamp
+		var r stampRun
+		r.start(nil, 1, 64, read.Add(since), read, false)
+		for i := range 64 {
+			ts := r.stamp(63 - i)
 			if !ts.After(read) || ts.Before(last) || (since >= 64 && !ts.After(last)) {
 				t.Fatalf("batch %v after the last read: frame %d stamped %v after it, the frame before %v",
 					since, i, ts.Sub(read), last.Sub(read))
 			}
 			last = ts
 		}
+		read = read.Add(since)
 	}
 }

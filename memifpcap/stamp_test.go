@@ -15,7 +15,7 @@ import (
 // the first of them, and are spread evenly back from it, the last getting
 // it; so a backlog costs one clock read, not one per frame. Every stamp is
 // at or before its read's return, and a queue's stamps increase across
-// the single-read methods and ReadBatch.
+// the single-read methods and ReadBatch, which share the look's spread.
 func TestSingleReadStamps(t *testing.T) {
 	sock := sockPath(t)
 	srv, cli := pair(t, memifpcap.Config{Socket: sock, ReadTimeout: 10 * time.Second}, memifpcap.Config{Socket: sock})
@@ -67,12 +67,15 @@ func TestSingleReadStamps(t *testing.T) {
 		}
 	}
 
-	// Single reads, a batch, single reads again, all from one backlog.
+	// Single reads, a batch, single reads again, all from one backlog:
+	// one look, so one reading's even spread across the three.
 	send(30)
+	var all []time.Time
 	for i := range 10 {
 		_, ci, err := srv.ZeroCopyReadPacketData()
 		require.NoError(t, err)
 		stamped(ci.Timestamp, time.Now(), "before the batch", i)
+		all = append(all, ci.Timestamp)
 	}
 	ms := make([]memifpcap.Message, 10)
 	n, err := srv.ReadBatch(ms)
@@ -81,10 +84,17 @@ func TestSingleReadStamps(t *testing.T) {
 	returned := time.Now()
 	for i := range ms {
 		stamped(ms[i].CaptureInfo.Timestamp, returned, "ReadBatch", i)
+		all = append(all, ms[i].CaptureInfo.Timestamp)
 	}
 	for i := range 10 {
 		_, ci, err := srv.ZeroCopyReadPacketData()
 		require.NoError(t, err)
 		stamped(ci.Timestamp, time.Now(), "after the batch", i)
+		all = append(all, ci.Timestamp)
+	}
+	step := all[1].Sub(all[0])
+	require.Positive(t, step)
+	for i := 2; i < len(all); i++ {
+		require.Equal(t, step, all[i].Sub(all[i-1]), "frames %d and %d of one look not one reading's even spread", i-1, i)
 	}
 }
