@@ -371,10 +371,9 @@ func (q *TxQueue) writeBatchLocked(ms []Message) (n int, err error) {
 		// is written alone, which also says why it cannot go.
 		frames := q.st.gather(ms[n:])
 		k := tx.WriteBurst(frames)
-		for i := range ms[n : n+k] {
-			m := &ms[n+i]
-			m.N = len(m.Buffers[0])
-			bytes += uint64(m.N)
+		for i, f := range frames[:k] {
+			ms[n+i].N = len(f)
+			bytes += uint64(len(f))
 		}
 		n += k
 		if k == len(frames) && k > 0 {
