@@ -100,15 +100,7 @@ func TestReserveCommitDoesNotAllocate(t *testing.T) {
 	for _, dir := range []Direction{C2S, S2C} {
 		t.Run(dir.String(), func(t *testing.T) {
 			w := newWorld(t, 4, 2048)
-			var tx *Tx
-			var rx *Rx
-			if dir == C2S {
-				tx, rx = w.clientTx(), w.serverRx(2048)
-			} else {
-				rx = w.clientRx()
-				rx.Reset()
-				tx = w.serverTx(0)
-			}
+			tx, rx := w.pair(dir, 2048)
 			var dst [2][]byte
 			allocs := testing.AllocsPerRun(200, func() {
 				for i := 0; i < 4; i++ {
@@ -143,15 +135,7 @@ func BenchmarkTxRx64(b *testing.B) {
 	for _, dir := range []Direction{C2S, S2C} {
 		b.Run(dir.String(), func(b *testing.B) {
 			w := newWorld(b, 10, 2048)
-			var tx *Tx
-			var rx *Rx
-			if dir == C2S {
-				tx, rx = w.clientTx(), w.serverRx(2048)
-			} else {
-				rx = w.clientRx()
-				rx.Reset()
-				tx = w.serverTx(0)
-			}
+			tx, rx := w.pair(dir, 2048)
 			f := frame(0, 64)
 			var dst [1][]byte
 			const burst = 32

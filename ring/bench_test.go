@@ -24,15 +24,7 @@ func itoa(n int) string {
 
 func benchRing(b *testing.B, dir Direction, size, batch int) {
 	w := newWorld(b, 10, 2048)
-	var tx *Tx
-	var rx *Rx
-	if dir == C2S {
-		tx, rx = w.clientTx(), w.serverRx(2048)
-	} else {
-		rx = w.clientRx()
-		rx.Reset()
-		tx = w.serverTx(0)
-	}
+	tx, rx := w.pair(dir, 2048)
 	f := frame(0, size)
 	var dst [8][]byte
 	b.SetBytes(int64(size))
@@ -64,15 +56,7 @@ func BenchmarkRingBurst(b *testing.B) {
 	for _, dir := range []Direction{C2S, S2C} {
 		b.Run(dir.String(), func(b *testing.B) {
 			w := newWorld(b, 10, 2048)
-			var tx *Tx
-			var rx *Rx
-			if dir == C2S {
-				tx, rx = w.clientTx(), w.serverRx(2048)
-			} else {
-				rx = w.clientRx()
-				rx.Reset()
-				tx = w.serverTx(0)
-			}
+			tx, rx := w.pair(dir, 2048)
 			f := frame(0, 64)
 			in := make([][]byte, 256)
 			for i := range in {

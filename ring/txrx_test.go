@@ -566,15 +566,7 @@ func TestConcurrent(t *testing.T) {
 		t.Run(dir.String(), func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, 3, 16)
-			var tx *Tx
-			var rx *Rx
-			if dir == C2S {
-				tx, rx = w.clientTx(), w.serverRx(16)
-			} else {
-				rx = w.clientRx()
-				rx.Reset()
-				tx = w.serverTx(0)
-			}
+			tx, rx := w.pair(dir, 16)
 			var wg sync.WaitGroup
 			var stop atomic.Bool // either side failed: the other gives up
 			defer func() { stop.Store(true); wg.Wait() }()

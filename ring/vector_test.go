@@ -23,15 +23,7 @@ func TestWriteVector(t *testing.T) {
 	for _, dir := range []Direction{C2S, S2C} {
 		t.Run(dir.String(), func(t *testing.T) {
 			w := newWorld(t, 4, 2048)
-			var tx *Tx
-			var rx *Rx
-			if dir == C2S {
-				tx, rx = w.clientTx(), w.serverRx(2048)
-			} else {
-				rx = w.clientRx()
-				rx.Reset()
-				tx = w.serverTx(0)
-			}
+			tx, rx := w.pair(dir, 2048)
 			for i, tc := range []struct {
 				size int
 				at   []int

@@ -44,6 +44,18 @@ func (w *world) serverConfig(maxLen uint32) Config {
 	return Config{Role: Server, Regions: [][]byte{w.mem}, BufferSize: maxLen}
 }
 
+// pair returns the producer and the consumer of dir's ring: on C2S the
+// client's Tx and the server's Rx (maxLen as serverRx), on S2C the server's
+// Tx and the client's Rx, Reset so that its buffers are offered.
+func (w *world) pair(dir Direction, maxLen uint32) (*Tx, *Rx) {
+	if dir == C2S {
+		return w.clientTx(), w.serverRx(maxLen)
+	}
+	rx := w.clientRx()
+	rx.Reset()
+	return w.serverTx(0), rx
+}
+
 func (w *world) clientTx() *Tx {
 	w.t.Helper()
 	tx, err := NewTx(w.cliC2S, w.clientConfig(C2S))
