@@ -298,3 +298,47 @@ func TestWriteBurstFullRing(t *testing.T) {
 	}
 	expectNone(t, rx)
 }
+
+// A client's Burst offers back every slot it took, as Release did: after
+// Release the server finds each of them whole again (flags 0, region 0,
+// length BufferSize, the client's own offset), even where a hostile server
+// rewrote the descriptor before publishing it.
+func TestBurstRefillsWhatItTook(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 4, 2048)
+	tx, rx := w.pair(S2C, 0)
+	const k = 10
+	for i := range k {
+		if err := tx.Write(frame(i, 60+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server moves slot 3's buffer and leaves a stale region on slot 5.
+	d3 := w.srvS2C.Desc(3)
+	d3.Offset = 0
+	w.srvS2C.SetDesc(3, d3)
+	d5 := w.srvS2C.Desc(5)
+	d5.Region = 7
+	w.srvS2C.SetDesc(5, d5)
+	tx.Publish()
+	var seg [1][]byte
+	if _, n, err := rx.Next(seg[:0]); err != nil || n != 60 {
+		t.Fatalf("Next: %d bytes, %v", n, err)
+	}
+	out := make([]Frame, k)
+	if got := rx.Burst(out); got != k-1 {
+		t.Fatalf("Burst took %d, want %d", got, k-1)
+	}
+	for i, f := range out[:k-1] {
+		if want := frame(i+1, 61+i); !bytes.Equal(f.Data, want) {
+			t.Fatalf("frame %d: %x, want %x", i+1, f.Data, want)
+		}
+	}
+	rx.Release()
+	for i := range uint16(k) {
+		want := Desc{Length: 2048, Offset: w.layout.BufferOffset(S2C, 0, int(i))}
+		if got := w.srvS2C.Desc(i); got != want {
+			t.Errorf("slot %d after Release: %+v, want %+v", i, got, want)
+		}
+	}
+}
