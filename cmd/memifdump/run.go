@@ -256,6 +256,20 @@ type dump struct {
 	// turns writing a whole batch each, so that a batch costs one lock
 	// and no allocation, whatever the number of queues.
 	mu sync.Mutex
+	// closing is set, under mu, before the Handle is closed while readers
+	// may hold a batch: Close hands the batch's slots back to the peer,
+	// which may overwrite them at once, so a reader that finds it set
+	// drops the batch it holds instead of writing it (closeHandle).
+	closing bool
+}
+
+// closeHandle closes the Handle once no reader is writing a batch, and
+// makes every reader drop the batch it may hold (see closing).
+func (d *dump) closeHandle() {
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
+	d.h.Close()
 }
 
 // reader reads one receive queue with its own batch buffers.
@@ -315,16 +329,17 @@ func (d *dump) run(ctx context.Context, stdout io.Writer) error {
 	wg.Go(func() {
 		select {
 		case <-ctx.Done():
-			h.Close()
-			// The output may be a FIFO or pipe nobody reads any more:
-			// a signal must end memifdump all the same.
-			select {
-			case <-closed:
-			case <-time.After(outputGrace):
+			// The output may be a FIFO or pipe nobody reads any more,
+			// with a reader stuck writing its batch: a signal must end
+			// memifdump all the same.
+			stuck := time.AfterFunc(outputGrace, func() {
 				if a, ok := out.(interface{ abandon() }); ok {
 					a.abandon()
 				}
-			}
+			})
+			d.closeHandle()
+			<-closed
+			stuck.Stop()
 		case <-helpers.Done():
 		}
 	})
@@ -401,7 +416,7 @@ func (d *dump) loop(out sink, downs chan<- struct{}) error {
 			// Only the first queue reports the link going down: every
 			// queue sees it once.
 			errs[i] = r.loop(d, out, downs, i == 0)
-			d.h.Close()
+			d.closeHandle()
 		})
 	}
 	wg.Wait()
@@ -472,6 +487,11 @@ func (r *reader) loop(d *dump, out sink, downs chan<- struct{}, report bool) err
 func (r *reader) write(d *dump, out sink, ms []memifpcap.Message) (done bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closing {
+		// The Handle closed after this batch was read: its slots are
+		// the peer's again, maybe rewritten, maybe unmapped.
+		return true, nil
+	}
 	// captured is stored once per batch (an atomic store is a locked
 	// instruction on amd64, a tenth of a 64-byte frame's time), and
 	// before any return: SIGUSR1 sees it at most one batch behind.
