@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/memifpcap/memifpcap/control"
+	"github.com/memifpcap/memifpcap/internal/viewguard"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
@@ -21,7 +22,9 @@ import (
 //  4. The forwarders of the link that went hand on what they had taken;
 //     the other peer gets Linger to take what is in its rings, then is
 //     disconnected with the cause. Both Handles close; what was lost is
-//     counted. Back to 1.
+//     counted. Back to 1. A link is disconnected or closed only once no
+//     forwarder uses a batch read from it (package viewguard); so is it when ctx
+//     ends.
 //
 // Each cycle opens new Handles, with their own reconnects off: the tap
 // decides when a link comes back. A server Handle closed stops listening,
@@ -151,7 +154,8 @@ type downEvent struct {
 func (t *Tap) forward(ctx context.Context, hs [2]*memifpcap.Handle) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fws := t.forwarders(hs)
+	var views [2]viewguard.Guard
+	fws := t.forwarders(hs, &views)
 	events := make(chan downEvent, len(fws))
 	var from [2]sync.WaitGroup // the forwarders reading each link
 	for _, f := range fws {
@@ -163,12 +167,12 @@ func (t *Tap) forward(ctx context.Context, hs [2]*memifpcap.Handle) {
 	case <-ctx.Done():
 	}
 	if ctx.Err() == nil {
-		t.endCycle(ctx, hs, ev, &from, cancel)
+		t.endCycle(ctx, hs, ev, &from, &views, cancel)
 	}
-	for _, h := range hs {
-		h.Close()
+	cancel() // no forwarder waits for room any more
+	for s, h := range hs {
+		views[s].End(func() { h.Close() })
 	}
-	cancel()
 	from[0].Wait()
 	from[1].Wait()
 	for _, s := range []Side{Upstream, Downstream} {
@@ -180,7 +184,7 @@ func (t *Tap) forward(ctx context.Context, hs [2]*memifpcap.Handle) {
 // endCycle handles the first link that went down: its forwarders hand on
 // what they took, the other peer gets Linger to take what is in its rings,
 // then it is told why it is disconnected.
-func (t *Tap) endCycle(ctx context.Context, hs [2]*memifpcap.Handle, ev downEvent, from *[2]sync.WaitGroup, cancel context.CancelFunc) {
+func (t *Tap) endCycle(ctx context.Context, hs [2]*memifpcap.Handle, ev downEvent, from *[2]sync.WaitGroup, views *[2]viewguard.Guard, cancel context.CancelFunc) {
 	dead := ev.side
 	if hs[dead].LinkUp() && !hs[dead.other()].LinkUp() {
 		dead = dead.other()
@@ -208,6 +212,7 @@ func (t *Tap) endCycle(ctx context.Context, hs [2]*memifpcap.Handle, ev downEven
 		_ = survivor.Drain(lctx)
 	}
 	msg := fmt.Sprintf("%s link down: %s", dead, reason)
-	survivor.Disconnect(msg)
+	cancel() // what the survivor's forwarders still write to the dead link is lost
+	views[dead.other()].End(func() { survivor.Disconnect(msg) })
 	t.event("%s disconnected: %s", dead.other(), msg)
 }

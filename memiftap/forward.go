@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/memifpcap/memifpcap/control"
+	"github.com/memifpcap/memifpcap/internal/viewguard"
 	"github.com/memifpcap/memifpcap/memifpcap"
 )
 
@@ -34,18 +35,21 @@ type forwarder struct {
 	arena  []byte
 	filter *filterState
 	d      *dirCounters
+	// views guards the batches read from src: the cycle ends that link
+	// only once no forwarder uses one (see package viewguard).
+	views *viewguard.Guard
 }
 
 // forwarders makes one forwarder per queue and direction: upstream's
 // receive queue i to downstream's transmit queue i, and back.
-func (t *Tap) forwarders(hs [2]*memifpcap.Handle) []*forwarder {
+func (t *Tap) forwarders(hs [2]*memifpcap.Handle, guards *[2]viewguard.Guard) []*forwarder {
 	var fws []*forwarder
 	for _, from := range []Side{Upstream, Downstream} {
 		src, dst := hs[from], hs[from.other()]
 		rx, _ := src.ConnectedQueues()
 		for q := range rx {
 			f := &forwarder{t: t, src: src.RxQueue(q), dst: dst.TxQueue(q), srcH: src, from: from, queue: q,
-				ms: make([]memifpcap.Message, batchSize), d: &t.dirs[from]}
+				ms: make([]memifpcap.Message, batchSize), d: &t.dirs[from], views: &guards[from]}
 			views := make([][]byte, batchSize*chainRoom)
 			for i := range f.ms {
 				f.ms[i].Buffers = views[i*chainRoom : i*chainRoom : (i+1)*chainRoom]
@@ -73,23 +77,40 @@ func (f *forwarder) run(ctx context.Context, events chan<- downEvent) {
 			events <- downEvent{side: f.from, err: err}
 			return
 		}
-		ms := f.ms[:n]
-		if !f.srcH.SealedMemory() && !f.copyOut(ms) {
-			f.srcH.Disconnect(control.ReasonMemoryFault)
+		if !f.views.Enter() {
+			// The link is ending: these slots are the peer's again.
 			f.d.lost.Add(uint64(n))
-			events <- downEvent{side: f.from, err: errors.New("memory fault")}
 			return
 		}
-		k, err := f.write(ctx, ms)
-		if f.t.rec != nil && k > 0 {
-			// What was handed on, and only that, is recorded.
-			f.t.rec.record(f.filter, int(f.from), f.queue, ms[:k])
-		}
-		if err != nil {
-			events <- downEvent{side: f.from.other(), err: err}
+		ev, ok := f.pass(ctx, f.ms[:n])
+		f.views.Leave()
+		if !ok {
+			events <- ev
 			return
 		}
 	}
+}
+
+// pass forwards and records one batch read from src, whose views f holds
+// (f.views); ok is false when a link went down (ev says which).
+func (f *forwarder) pass(ctx context.Context, ms []memifpcap.Message) (ev downEvent, ok bool) {
+	if f.t.testHoldBatch != nil {
+		f.t.testHoldBatch(f.from, ms)
+	}
+	if !f.srcH.SealedMemory() && !f.copyOut(ms) {
+		f.srcH.Disconnect(control.ReasonMemoryFault)
+		f.d.lost.Add(uint64(len(ms)))
+		return downEvent{side: f.from, err: errors.New("memory fault")}, false
+	}
+	k, err := f.write(ctx, ms)
+	if f.t.rec != nil && k > 0 {
+		// What was handed on, and only that, is recorded.
+		f.t.rec.record(f.filter, int(f.from), f.queue, ms[:k])
+	}
+	if err != nil {
+		return downEvent{side: f.from.other(), err: err}, false
+	}
+	return downEvent{}, true
 }
 
 // write hands every frame of ms on to the destination queue, waiting for

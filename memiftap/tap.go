@@ -137,6 +137,11 @@ type Tap struct {
 	sess   atomic.Uint64
 	runMu  sync.Mutex
 	ran    bool // guarded by runMu
+
+	// testHoldBatch, when set by a test, runs in each forwarder between
+	// its read of a batch and its use (a window no timing reaches
+	// reliably).
+	testHoldBatch func(from Side, ms []memifpcap.Message)
 }
 
 // dirCounters are DirStats's forwarding counts, added per batch.

@@ -130,8 +130,9 @@
 //
 // SIGUSR1 prints the same counts while running. SIGINT and SIGTERM stop the
 // capture at once, whatever it waits for (a server, a handshake, a client,
-// frames): the file is flushed and complete, the counts are printed, and
-// the exit status is 0. A signal before the link came up says what it
+// frames): every frame already read is written (the link is closed only
+// after that, since closing hands its slots back to the peer), the file is
+// flushed and complete, the counts are printed, and the exit status is 0. A signal before the link came up says what it
 // interrupted ("memif: connect SOCK: interrupted"); nothing was captured,
 // and no file was created. A third signal kills memifdump the default way. A pcapng file carries an
 // interface block naming the memif socket and id, and an interface

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/memifpcap/memifpcap/internal/memifflag"
+	"github.com/memifpcap/memifpcap/internal/viewguard"
 	layersglue "github.com/memifpcap/memifpcap/layers_glue"
 	"github.com/memifpcap/memifpcap/memifpcap"
 	"github.com/memifpcap/memifpcap/pcapfilter"
@@ -256,20 +257,17 @@ type dump struct {
 	// turns writing a whole batch each, so that a batch costs one lock
 	// and no allocation, whatever the number of queues.
 	mu sync.Mutex
-	// closing is set, under mu, before the Handle is closed while readers
-	// may hold a batch: Close hands the batch's slots back to the peer,
-	// which may overwrite them at once, so a reader that finds it set
-	// drops the batch it holds instead of writing it (closeHandle).
-	closing bool
+	// views is held by each reader from its read's return until its batch
+	// is written: the Handle is closed while readers run only through
+	// closeHandle, which waits for their batches (Close hands a batch's
+	// slots back to the peer, which may rewrite them at once).
+	views viewguard.Guard
 }
 
-// closeHandle closes the Handle once no reader is writing a batch, and
-// makes every reader drop the batch it may hold (see closing).
+// closeHandle closes the Handle once every batch read is written; a
+// reader that reads one after that drops it.
 func (d *dump) closeHandle() {
-	d.mu.Lock()
-	d.closing = true
-	d.mu.Unlock()
-	d.h.Close()
+	d.views.End(func() { d.h.Close() })
 }
 
 // reader reads one receive queue with its own batch buffers.
@@ -476,22 +474,29 @@ func (r *reader) loop(d *dump, out sink, downs chan<- struct{}, report bool) err
 		case err != nil:
 			return fmt.Errorf("read queue %d: %w", r.q.ID(), err)
 		}
-		if done, err := r.write(d, out, ms[:k]); done || err != nil {
+		if !d.views.Enter() {
+			return nil // closing: the batch's slots are the peer's again
+		}
+		if testHoldBatch != nil {
+			testHoldBatch(k)
+		}
+		done, err := r.write(d, out, ms[:k])
+		d.views.Leave()
+		if done || err != nil {
 			return err
 		}
 	}
 }
+
+// testHoldBatch, when a test sets it, runs in each reader between its read
+// of a batch and the batch's write (a window no timing reaches reliably).
+var testHoldBatch func(n int)
 
 // write hands a batch to the sink under d.mu, up to -c. done is true once
 // the count is reached.
 func (r *reader) write(d *dump, out sink, ms []memifpcap.Message) (done bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closing {
-		// The Handle closed after this batch was read: its slots are
-		// the peer's again, maybe rewritten, maybe unmapped.
-		return true, nil
-	}
 	// captured is stored once per batch (an atomic store is a locked
 	// instruction on amd64, a tenth of a 64-byte frame's time), and
 	// before any return: SIGUSR1 sees it at most one batch behind.

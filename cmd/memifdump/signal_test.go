@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,4 +81,64 @@ func TestSignals(t *testing.T) {
 			assert.True(t, strings.HasSuffix(stderr.String(), "\n20 packets captured\n20 packets received\n0 packets dropped\n"), stderr.String())
 		})
 	}
+}
+
+// TestSignalWhileWriting: a signal that lands while a reader holds a batch
+// it read (between ReadBatch and the batch's write, held there
+// deterministically by testHoldBatch) closes the Handle only once the batch
+// is written. Close hands the batch's slots back to the peer, which may
+// rewrite them at once; memifdump writing them after it would write bytes
+// that are no longer the frames read. So the link stays up while the batch
+// is held, and the file holds every frame read, each byte exact.
+func TestSignalWhileWriting(t *testing.T) {
+	// Not parallel: testHoldBatch is the package's. This cleanup runs after
+	// startDump's, which waits for the capture to end.
+	var seen atomic.Int64
+	var arm atomic.Bool
+	held, release := make(chan int, 1), make(chan struct{})
+	testHoldBatch = func(n int) {
+		if arm.CompareAndSwap(true, false) {
+			held <- n
+			<-release
+		}
+		seen.Add(int64(n))
+	}
+	t.Cleanup(func() { testHoldBatch = nil })
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+
+	file := filepath.Join(t.TempDir(), "out.pcap")
+	r, cli := dumpServer(t, "-w", file)
+	// Before dumpServer's cleanups, which wait for the capture to end.
+	t.Cleanup(letGo)
+
+	frames := udpFrames(t, 12) // frames 3 and 10 are chains
+	const before = 5
+	inject(t, cli, frames[:before])
+	waitFor(t, "the first frames read", func() bool { return seen.Load() == before })
+	arm.Store(true)
+	ms := make([]memifpcap.Message, len(frames)-before)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{frames[before+i]}
+	}
+	n, err := cli.TxQueue(0).WriteBatch(ms)
+	require.NoError(t, err)
+	require.Equal(t, len(ms), n)
+	select {
+	case k := <-held:
+		require.Equal(t, len(ms), k, "the frames written in one batch are read in one")
+	case <-time.After(10 * time.Second):
+		t.Fatal("memifdump did not read the batch in 10 s")
+	}
+
+	r.cancel() // SIGINT
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		require.True(t, cli.LinkUp(), "memifdump closed the link while writing frames it read from it")
+	}
+	letGo()
+	require.Equal(t, 0, r.wait(t), r.stderr.String())
+	requireFrames(t, frames, readCaptureFile(t, file))
+	st := statLines(t, r.stderr.String())
+	assert.Equal(t, uint64(len(frames)), st["captured"], r.stderr.String())
+	assert.Equal(t, uint64(len(frames)), st["received"], r.stderr.String())
 }
