@@ -466,4 +466,22 @@ func (s *memSource) next(p *packet) error {
 	return nil
 }
 
+// take appends up to max of the file's next frames to b, as file's loop
+// would with nothing to decide per frame (memBatches), and returns how
+// many: 0 at the end of the file.
+func (s *memSource) take(b *batch, max int) int {
+	k := min(max, len(s.f.mem)-s.i)
+	n := len(b.frames)
+	b.frames = b.frames[:n+k]
+	frames := b.frames[n:]
+	for j, m := range s.f.mem[s.i : s.i+k] {
+		fr := &frames[j]
+		fr.data = s.arena[m.off : m.off+m.caplen : m.off+m.caplen]
+		fr.off, fr.size, fr.num = 0, m.caplen, s.i+j+1
+		fr.trunc, fr.flow = m.caplen < m.length, 0
+	}
+	s.i += k
+	return k
+}
+
 func (s *memSource) close() {}

@@ -233,6 +233,17 @@ func (p *pacer) quick() bool {
 	return false
 }
 
+// topSpeedBatch is waitIdle for a batch of a -topspeed run, all due at
+// once (memBatches): errDurationOver when -duration is over, from one
+// look at the clock.
+func (p *pacer) topSpeedBatch() error {
+	p.start()
+	if p.end > 0 && p.clock.now() >= p.end {
+		return errDurationOver
+	}
+	return nil
+}
+
 // waitIdle is wait that first calls idle (when not nil), once, if the
 // packet is not due yet: the replay sends the frames it gathered, all due
 // already, before it sleeps. An error from idle is returned as it is.

@@ -165,6 +165,9 @@ func (r *replay) file(i int) error {
 		defer func() { fs.stream.idle = nil }()
 	}
 	r.pacer.restart()
+	if inMem && r.wholeBatches() {
+		return r.memBatches(mem, flush)
+	}
 	var p packet
 	for look := uint(0); ; look++ {
 		if r.o.limit > 0 && r.sent.Load()+uint64(len(b.frames)) >= r.o.limit {
@@ -257,6 +260,55 @@ func (r *replay) file(i int) error {
 		} else {
 			fr.off = len(b.arena)
 			b.arena = append(b.arena, data...)
+		}
+		if len(b.frames) == batchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// wholeBatches reports whether a preloaded file can be sent a batch at a
+// time (memBatches): at top speed, nothing decided frame by frame (no
+// -include, -exclude or -direction, no -strip-l2, one queue or no flow
+// to choose one).
+func (r *replay) wholeBatches() bool {
+	return r.pacer.pace.kind == pacingTopSpeed && !r.o.sel.filters() && !r.o.stripL2 &&
+		!r.o.sel.byCapture && r.o.cfg.TxQueues <= 1
+}
+
+// memBatches is file's loop for a preloaded file when wholeBatches holds:
+// every frame is due at once and goes as it is, so the batch is filled
+// straight from the preloaded records, and -limit, signals and -duration
+// are looked at once a batch (at most batchSize frames late: 10 µs at top
+// speed), not once a frame. It ends as file does.
+func (r *replay) memBatches(mem *memSource, flush func() error) error {
+	done := r.ctx.Done()
+	b := r.batch
+	for {
+		room := batchSize - len(b.frames)
+		if r.o.limit > 0 {
+			left := r.o.limit - min(r.o.limit, r.sent.Load()+uint64(len(b.frames)))
+			if left == 0 {
+				return stopAfter(flush())
+			}
+			room = int(min(uint64(room), left))
+		}
+		select {
+		case <-done:
+			return stopAfter(flush())
+		default:
+		}
+		if !r.started.Load() {
+			r.startNS.Store(int64(r.clock.now()))
+			r.started.Store(true)
+		}
+		if r.pacer.topSpeedBatch() != nil {
+			return stopAfter(flush())
+		}
+		if mem.take(b, room) == 0 {
+			return flush() // the end of the file
 		}
 		if len(b.frames) == batchSize {
 			if err := flush(); err != nil {

@@ -888,3 +888,64 @@ func TestReplayResumesAfterReconnect(t *testing.T) {
 	require.Zero(t, s.failed)
 	require.Equal(t, uint64(500), s.successful, "every frame was written once; the lost ones died in the ring")
 }
+
+// TestReplayPreloadedBatches: a preloaded file at top speed goes out a
+// batch at a time, filled straight from memory (memBatches): batches cut
+// across files and loops, -limit and -duration end them exactly where the
+// frame-by-frame loop would, every frame byte for byte and in order.
+func TestReplayPreloadedBatches(t *testing.T) {
+	t.Parallel()
+	rs := records(0, 700) // two full batches of 256 and a part of one per pass
+	for i := 0; i < len(rs); i += 7 {
+		rs[i].length = len(rs[i].data) + 10 // snapped: sent as captured
+	}
+	file := filepath.Join(t.TempDir(), "a.pcap")
+	writePcap(t, file, true, layers.LinkTypeEthernet, rs)
+	passes := func(n int) []record {
+		var want []record
+		for len(want) < n {
+			want = append(want, rs...)
+		}
+		return want[:n]
+	}
+	snapped := func(want []record) (n uint64) {
+		for _, r := range want {
+			if r.length > len(r.data) {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("loop 3", func(t *testing.T) {
+		t.Parallel()
+		p := newPeer(t, memifpcap.Config{})
+		r := injectTo(t, p, "-topspeed", "-preload", "-loop", "3", file)
+		requireOK(t, r)
+		got, _ := p.received(t)
+		want := passes(3 * len(rs))
+		requireFrames(t, want, got)
+		s := parseSummary(t, r.stdout)
+		require.Equal(t, uint64(len(want)), s.packets)
+		require.Equal(t, bytesOf(want), s.bytes)
+		require.Equal(t, snapped(want), s.trun)
+	})
+	t.Run("limit mid-batch", func(t *testing.T) {
+		t.Parallel()
+		p := newPeer(t, memifpcap.Config{})
+		r := injectTo(t, p, "-topspeed", "-preload", "-loop", "0", "-limit", "1000", file)
+		requireOK(t, r)
+		got, _ := p.received(t)
+		requireFrames(t, passes(1000), got)
+		require.Equal(t, uint64(1000), parseSummary(t, r.stdout).packets)
+	})
+	t.Run("duration", func(t *testing.T) {
+		t.Parallel()
+		p := newPeer(t, memifpcap.Config{})
+		r := injectTo(t, p, "-topspeed", "-preload", "-loop", "0", "-duration", "0.2", file)
+		requireOK(t, r)
+		got, _ := p.received(t)
+		require.NotEmpty(t, got)
+		requireFrames(t, passes(len(got)), got)
+		require.Equal(t, uint64(len(got)), parseSummary(t, r.stdout).packets)
+	})
+}

@@ -240,12 +240,26 @@ func TestSignalWhileWaitingForAClient(t *testing.T) {
 func TestSignalWhileTheRingIsFull(t *testing.T) {
 	t.Parallel()
 	file, _ := smallFrames(t, 30)
+	// Read as it goes, and preloaded (sent a batch at a time).
+	for _, preload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preload=%v", preload), func(t *testing.T) {
+			t.Parallel()
+			testSignalWhileTheRingIsFull(t, file, preload)
+		})
+	}
+}
+
+func testSignalWhileTheRingIsFull(t *testing.T, file string, preload bool) {
 	sock := filepath.Join(t.TempDir(), "full.sock")
 	srv, err := memifpcap.Open(&memifpcap.Config{Role: memifpcap.RoleServer, Socket: sock})
 	require.NoError(t, err)
 	defer srv.Close()
 	// 8 slots: 8 frames fit, the 9th waits for room that never comes.
-	p := start(t, "-socket", sock, "-ring-size", "8", "-write-timeout", "0", "-topspeed", "-stats", "1", file)
+	args := []string{"-socket", sock, "-ring-size", "8", "-write-timeout", "0", "-topspeed", "-stats", "1", file}
+	if preload {
+		args = append([]string{"-preload"}, args...)
+	}
+	p := start(t, args...)
 	p.waitOutput(t, "a -stats summary of the full ring", func(stdout, _ string) bool {
 		return strings.Contains(stdout, "Retried packets (ring full): 1\n")
 	})
