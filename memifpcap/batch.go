@@ -21,7 +21,7 @@ type Message struct {
 	// wrote (appended to Buffers[:0], so once its capacity holds the
 	// longest chain, reads do not allocate), trimmed to CaptureLength
 	// bytes in total. The views stay valid until the next read of any
-	// kind, or Close: the slots go back to the peer then. Do not write to
+	// kind, or Close: the slots may go back to the peer then. Do not write to
 	// them.
 	//
 	// WriteBatch sends the concatenation of Buffers as one frame, copied
@@ -68,9 +68,9 @@ type Message struct {
 // Close), then takes every further packet the ring already holds, up to
 // len(ms), without waiting. Nothing is copied: see Message.Buffers for how
 // long the views live. The slots of the whole batch go back to the peer
-// with one store of the ring index at the next read; the peer's index is
-// loaded once per batch (again only if the batch outruns it), the clock
-// read once per load, and the counters updated once.
+// with one store of the ring index at the next read (see RxQueue); the
+// peer's index is loaded once per batch (again only if the batch outruns
+// it), the clock read once per load, and the counters updated once.
 //
 // With a BPF filter set (SetBPF), rejected packets are skipped and count
 // in Stats().Filtered, as for the other reads.

@@ -680,3 +680,64 @@ func TestFilterBatch(t *testing.T) {
 	}
 	require.Equal(t, uint64(3), srv.Stats().Truncated)
 }
+
+// Reads hand slots back in batches (see RxQueue): a reader that took some
+// frames of a backlog and closes hands back every frame it read, so the
+// writer counts only the frames never read as lost; one that reads up to
+// the last frame published hands every slot back at once, so the writer's
+// Drain completes without another read (but for the zero-copy read's
+// own). Each read method, both directions.
+func TestReadsHandSlotsBack(t *testing.T) {
+	t.Parallel()
+	reads := map[string]func(*memifpcap.Handle) error{
+		"copy": func(h *memifpcap.Handle) error { _, _, err := h.ReadPacketData(); return err },
+		"to": func(h *memifpcap.Handle) error {
+			_, err := h.ReadPacketDataTo(make([]byte, 100))
+			return err
+		},
+		"zerocopy": func(h *memifpcap.Handle) error { _, _, err := h.ZeroCopyReadPacketData(); return err },
+	}
+	for name, read := range reads {
+		for _, c2s := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/c2s=%v", name, c2s), func(t *testing.T) {
+				t.Parallel()
+				sock := sockPath(t)
+				srv, cli := pair(t, memifpcap.Config{Socket: sock}, memifpcap.Config{Socket: sock, ReconnectInterval: -1})
+				tx, rx := cli, srv
+				if !c2s {
+					tx, rx = srv, cli
+				}
+				send := func(n int) {
+					ms := make([]memifpcap.Message, n)
+					for i := range ms {
+						ms[i].Buffers = [][]byte{frame(i, 80)}
+					}
+					k, err := tx.TxQueue(0).WriteBatch(ms)
+					require.NoError(t, err)
+					require.Equal(t, n, k)
+				}
+				// Up to the last frame published: Drain completes (a
+				// zero-copy read holds its frame's slot until the next
+				// read, by its contract).
+				send(10)
+				for range 10 {
+					require.NoError(t, read(rx))
+				}
+				if name != "zerocopy" {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					require.NoError(t, tx.Drain(ctx), "the reader took every frame")
+				}
+				// 5 of a backlog of 20, then the reader closes.
+				send(20)
+				for range 5 {
+					require.NoError(t, read(rx))
+				}
+				lost0 := tx.Stats().TxLost
+				require.NoError(t, rx.Close())
+				require.Eventually(t, func() bool { return !tx.LinkUp() }, 10*time.Second, time.Millisecond)
+				require.Equal(t, uint64(15), tx.Stats().TxLost-lost0, "the frames never read, and only they, are lost")
+			})
+		}
+	}
+}

@@ -195,17 +195,21 @@ func (s *session) start() string {
 }
 
 // close ends s for Close and waits for its teardown. First it hands back
-// the slots the last zero-copy reads still hold, so that a peer draining
+// the slots of every frame read, those the last zero-copy reads still hold
+// and those reads keep to hand back in a batch, so that a peer draining
 // its rings sees every frame we took before the link goes (the bytes of
 // such a slot may then change; the memory stays mapped, see the pin
-// rules). A reader blocked in a read holds its lock but no slot.
+// rules). A reader blocked in a read holds its lock, and has handed back
+// every slot before it waited.
 func (s *session) close() { s.closeWith(control.ReasonDeviceClosed) }
 
 // closeWith is close, sending reason to the peer (see Handle.Disconnect).
 func (s *session) closeWith(reason string) {
 	for _, q := range s.h.rxq {
 		if q.mu.TryLock() {
-			if q.st.held == s && !s.down.Load() && q.id < len(s.rx) {
+			// Also the slots of frames read and copied: reads hand
+			// them back in batches (ring.Rx.ReleaseSome).
+			if q.st.last == s && !s.down.Load() && q.id < len(s.rx) {
 				touchPeer(s.rx[q.id].Release) // a fault: the link ends anyway
 			}
 			q.mu.Unlock()

@@ -199,7 +199,7 @@ func (q *RxQueue) releaseHeld() {
 	}
 	if st.held != nil {
 		if s := q.h.sess.Load(); st.held == s {
-			s.rx[q.id].Release()
+			s.rx[q.id].ReleaseSome()
 		}
 		st.held = nil
 	}

@@ -19,6 +19,18 @@ import (
 // A queue the peer did not connect (a server configured with more queues
 // than its client offered) never has a frame: its reads wait as if nothing
 // arrived, up to ReadTimeout, and see the link go down like the others.
+//
+// A frame's slot goes back to the peer (the peer counts the frame as
+// taken) once the frame is no longer the caller's to use: at once for a
+// copying read, at the next read for a zero-copy one or a batch. The
+// slots go back in batches, one store of the ring index for up to 32
+// frames (an eighth of the ring: ring.ReleaseBatch), since that store
+// reaches the peer's CPU: per frame it cost a reader of single frames
+// half its time. Every slot goes back when the reader takes the last
+// frame the peer had published, before a read waits, and at Close; a
+// reader that stops reading while frames wait in the ring leaves up to a
+// batch of the frames it took counted as in flight by the peer until its
+// next read or Close.
 type RxQueue struct {
 	h    *Handle
 	id   int

@@ -147,7 +147,7 @@ func (q *RxQueue) readCopy(wait bool) ([]byte, gopacket.CaptureInfo, error) {
 		gather(data, segs)
 	}
 	meta := s.rx[q.id].Metadata()
-	s.rx[q.id].Release()
+	s.rx[q.id].ReleaseSome()
 	ci := q.captured(len(data), n, s.rx[q.id].Rx)
 	ci.AncillaryData = st.freshAncillary(meta)
 	return data, ci, nil
@@ -227,7 +227,7 @@ func (q *RxQueue) readTo(b []byte, wait bool) (gopacket.CaptureInfo, error) {
 	st := &q.st
 	c := gather(b[:min(len(b), n, st.snapLen, st.keep)], segs)
 	meta := s.rx[q.id].Metadata()
-	s.rx[q.id].Release()
+	s.rx[q.id].ReleaseSome()
 	ci := q.captured(c, n, s.rx[q.id].Rx)
 	ci.AncillaryData = st.reusedAncillary(meta)
 	return ci, nil
@@ -235,7 +235,7 @@ func (q *RxQueue) readTo(b []byte, wait bool) (gopacket.CaptureInfo, error) {
 
 // ZeroCopyReadPacketData returns the next frame without copying it: the
 // slice points into the shared memory slot the peer wrote, and the slot is
-// handed back to the peer only at the next read. The slice is valid until
+// handed back to the peer no earlier than the next read (see RxQueue). The slice is valid until
 // the next call to any read method or Close; do not write to it. A frame
 // that spans several descriptors (a chain) is gathered into a buffer the
 // Handle owns, without allocating.
@@ -394,7 +394,7 @@ func (q *RxQueue) live(wait bool, w *rxWait) (*session, error) {
 	}
 	if st.held != nil {
 		if st.held == s {
-			s.rx[q.id].Release()
+			s.rx[q.id].ReleaseSome()
 		}
 		st.held = nil
 	}
@@ -459,7 +459,7 @@ func (q *RxQueue) take(s *session) ([][]byte, int, error) {
 	}
 	st.segs = segs[:0]
 	if !st.accept(q.filter.Load(), segs, n) {
-		s.rx[q.id].Release()
+		s.rx[q.id].ReleaseSome()
 		atomicx.Bump(&q.stats.filtered, 1)
 		return nil, 0, errFiltered
 	}

@@ -342,3 +342,52 @@ func TestBurstRefillsWhatItTook(t *testing.T) {
 		}
 	}
 }
+
+// ReleaseSome hands the consumed slots back a batch at a time, and all of
+// them once the reader took every frame the producer had published, in
+// both directions: the producer's view of the consumer's index (tail on
+// C2S, head - N on S2C) moves only then.
+func TestReleaseSomeBatches(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []Direction{C2S, S2C} {
+		t.Run(dir.String(), func(t *testing.T) {
+			w := newWorld(t, 8, 2048) // 256 slots: batches of 32
+			tx, rx := w.pair(dir, 0)
+			if b := ReleaseBatch(256); b != 32 {
+				t.Fatalf("ReleaseBatch(256) = %d, want 32", b)
+			}
+			r := w.cliC2S
+			if dir == S2C {
+				r = w.srvS2C
+			}
+			// What the producer sees the consumer gave back.
+			given := func() uint16 {
+				if dir == C2S {
+					return r.Tail()
+				}
+				return r.Head() - 256
+			}
+			const n = 100 // published at once: 3 batches, then 4 frames
+			for i := range n {
+				if err := tx.Write(frame(i, 60)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tx.Publish()
+			var seg [1][]byte
+			for i := 1; i <= n; i++ {
+				if _, _, err := rx.Next(seg[:0]); err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				rx.ReleaseSome()
+				want := uint16(i / 32 * 32)
+				if i == n {
+					want = n // caught up: every slot
+				}
+				if got := given(); got != want {
+					t.Fatalf("after frame %d the producer sees %d slots given back, want %d", i, got, want)
+				}
+			}
+		})
+	}
+}

@@ -41,6 +41,9 @@ type Rx struct {
 	// loaded; it is reloaded only when it says there is nothing (more) to
 	// read.
 	peer uint16
+	// batch is how many consumed slots ReleaseSome lets gather before it
+	// hands them back (ReleaseBatch).
+	batch uint16
 
 	// meta is the metadata word of the first descriptor of the packet
 	// Next returned last.
@@ -58,7 +61,7 @@ func NewRx(r *Ring, cfg Config) (*Rx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memif rx: %w", err)
 	}
-	x := &Rx{side: sd}
+	x := &Rx{side: sd, batch: uint16(ReleaseBatch(int(sd.n)))}
 	x.cursor = r.Tail()
 	x.released = x.cursor
 	x.peer = x.cursor
@@ -379,6 +382,31 @@ func (x *Rx) Release() {
 		x.ring.releaseTail(x.cursor)
 	}
 	x.released = x.cursor
+}
+
+// ReleaseSome is Release for a reader that takes a frame, or a few, at a
+// time: it hands the consumed slots back once there are a batch of them
+// (ReleaseBatch: an eighth of the ring, at most 32), or once it took every
+// frame the producer's index showed when last loaded (the reader caught
+// up: the end of a burst, or of the traffic). The ring index it stores
+// sits in a line the producer's CPU reads; stored after every frame, it
+// cost a single-frame reader half its time (memifperf -read zerocopy,
+// 64 B: 6.6 -> 12.0 Mpps; -read copy 4.4 -> 6.0). Meanwhile the producer
+// counts those slots as in flight: a reader must Release before it waits
+// for more, and when it stops; one that stops reading with frames still
+// in the ring leaves up to a batch of the frames it took counted so.
+func (x *Rx) ReleaseSome() {
+	if x.cursor-x.released >= x.batch || x.cursor == x.peer {
+		x.Release()
+	}
+}
+
+// ReleaseBatch is how many consumed slots of a ring of the given size
+// ReleaseSome gathers before it hands them back: an eighth of the ring,
+// so that a producer always has most of it, at most 32 (the index stored
+// once per 32 frames costs little more than once per 256), at least 1.
+func ReleaseBatch(slots int) int {
+	return max(1, min(32, slots/8))
 }
 
 // SetInterrupt sets the consumer's MASK_INT in the ring flags: want=false

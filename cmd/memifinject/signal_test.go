@@ -21,6 +21,7 @@ import (
 
 	"github.com/memifpcap/memifpcap/internal/hostile"
 	"github.com/memifpcap/memifpcap/memifpcap"
+	"github.com/memifpcap/memifpcap/ring"
 )
 
 // These tests run the built binary and signal it as a user's Ctrl-C
@@ -276,24 +277,32 @@ func testSignalWhileTheRingIsFull(t *testing.T, file string, preload bool) {
 
 // The replay is done and memifinject waits for a peer that stopped
 // reading to take the rest (-write-timeout 0: no limit): SIGINT ends the
-// wait; the summary says what the peer took and what it never will.
+// wait; the summary says what the peer took and what it never will. What
+// it took is what it handed back: a memifpcap reader hands the slots of
+// the frames it read back in batches (ring.ReleaseBatch; at once when it
+// catches up or waits), so of the 40 frames it read before it stopped,
+// with 60 more in the ring, it handed back one batch of 32.
 func TestSignalWhileDraining(t *testing.T) {
 	t.Parallel()
-	file, rs := smallFrames(t, 20)
-	peer := newPeer(t, memifpcap.Config{}, func(p *peer) { p.stopAfter = 5 })
-	p := start(t, "-socket", peer.sock, "-write-timeout", "0", "-topspeed", "-stats", "1", file)
+	const sent, read = 100, 40
+	file, rs := smallFrames(t, sent)
+	took := read / ring.ReleaseBatch(1024) * ring.ReleaseBatch(1024)
+	require.Equal(t, 32, took)
+	peer := newPeer(t, memifpcap.Config{}, func(p *peer) { p.stopAfter = read })
+	p := start(t, "-socket", peer.sock, "-ring-size", "1024", "-write-timeout", "0", "-topspeed", "-stats", "1", file)
 	p.waitOutput(t, "a -stats summary of the frames left in the ring", func(stdout, _ string) bool {
-		return strings.Contains(stdout, "Actual: 20 packets") && strings.Contains(stdout, "Packets in flight:           15\n")
+		return strings.Contains(stdout, fmt.Sprintf("Actual: %d packets", sent)) &&
+			strings.Contains(stdout, fmt.Sprintf("Packets in flight:           %d\n", sent-took))
 	})
 	p.signal(t, syscall.SIGINT)
 	require.Equal(t, 0, p.exit(t), p.stderr.String())
 	require.Empty(t, p.stderr.String())
 	s := lastSummary(t, p.stdout.String())
-	require.Equal(t, uint64(20), s.successful)
-	require.Equal(t, uint64(5), s.delivered)
-	require.Equal(t, uint64(15), s.lost)
+	require.Equal(t, uint64(sent), s.successful)
+	require.Equal(t, uint64(took), s.delivered)
+	require.Equal(t, uint64(sent-took), s.lost)
 	got, _ := peer.received(t)
-	requireFrames(t, rs[:5], got)
+	requireFrames(t, rs[:read], got)
 }
 
 // A second SIGINT ends the drain at once, although the peer still takes
