@@ -235,10 +235,10 @@ func (q *RxQueue) readTo(b []byte, wait bool) (gopacket.CaptureInfo, error) {
 
 // ZeroCopyReadPacketData returns the next frame without copying it: the
 // slice points into the shared memory slot the peer wrote, and the slot is
-// handed back to the peer no earlier than the next read (see RxQueue). The slice is valid until
-// the next call to any read method or Close; do not write to it. A frame
-// that spans several descriptors (a chain) is gathered into a buffer the
-// Handle owns, without allocating.
+// handed back to the peer no earlier than the next read (see RxQueue). The
+// slice is valid until the next call to any read method or Close; do not
+// write to it. A frame that spans several descriptors (a chain) is
+// gathered into a buffer the Handle owns, without allocating.
 //
 // CaptureInfo.AncillaryData holds AncillaryQueue, then AncillaryMetadata.
 // Like the data, the slice belongs to the Handle and is overwritten by the
