@@ -22,9 +22,9 @@ import (
 //  4. The forwarders of the link that went hand on what they had taken;
 //     the other peer gets Linger to take what is in its rings, then is
 //     disconnected with the cause. Both Handles close; what was lost is
-//     counted. Back to 1. A link is disconnected or closed only once no
-//     forwarder uses a batch read from it (package viewguard); so is it when ctx
-//     ends.
+//     counted. Back to 1. A link is disconnected or closed, here and when
+//     ctx ends, only once no forwarder uses a batch read from it (package
+//     viewguard).
 //
 // Each cycle opens new Handles, with their own reconnects off: the tap
 // decides when a link comes back. A server Handle closed stops listening,
