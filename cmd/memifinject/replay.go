@@ -212,10 +212,7 @@ func (r *replay) file(i int) error {
 				continue
 			}
 		}
-		if !r.started.Load() {
-			r.startNS.Store(int64(r.clock.now()))
-			r.started.Store(true)
-		}
+		r.markStarted()
 		if !r.pacer.quick() {
 			switch err := r.pacer.waitIdle(p.ts, len(p.data), done, flush); err {
 			case nil:
@@ -300,10 +297,7 @@ func (r *replay) memBatches(mem *memSource, flush func() error) error {
 			return stopAfter(flush())
 		default:
 		}
-		if !r.started.Load() {
-			r.startNS.Store(int64(r.clock.now()))
-			r.started.Store(true)
-		}
+		r.markStarted()
 		if r.pacer.topSpeedBatch() != nil {
 			return stopAfter(flush())
 		}
@@ -316,6 +310,20 @@ func (r *replay) memBatches(mem *memSource, flush func() error) error {
 			}
 		}
 	}
+}
+
+// markStarted notes when the first packet goes: the summary's seconds
+// count from it. It inlines (a load per packet once started); start does
+// the rest once.
+func (r *replay) markStarted() {
+	if !r.started.Load() {
+		r.start()
+	}
+}
+
+func (r *replay) start() {
+	r.startNS.Store(int64(r.clock.now()))
+	r.started.Store(true)
 }
 
 // stopAfter is errStop, unless sending what was due failed.
